@@ -1,0 +1,40 @@
+/*
+ * Diagnostic log: one line per event on stderr (the journal under systemd)
+ * or a file, written with a single write(2) so lines from threads never
+ * interleave.  Levels are syslog's (LOG_ERR, LOG_WARNING, LOG_INFO,
+ * LOG_DEBUG).  Never pass secrets; pass untrusted strings through
+ * pc_log_esc().  The access log is separate (gateway/gw_accesslog.c).
+ */
+#ifndef PC_LOG_H
+#define PC_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+
+/** Set the program name shown on each line and the lowest level printed. */
+void pc_log_init(const char *progname, int level);
+
+/** Change the lowest level printed (thread-safe: one atomic store). */
+void pc_log_set_level(int level);
+
+/** Redirect diagnostics to `fd` (default 2). The caller keeps ownership. */
+void pc_log_set_fd(int fd);
+
+/** Parse "error", "warn", "info", "debug"; -1 when unknown. */
+int pc_log_level_parse(const char *name);
+
+/** Whether a message at `level` would be printed. */
+int pc_log_enabled(int level);
+
+/** Print one line at `level`. */
+void pc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Copy `len` untrusted bytes from `src` into `dst` (size `dstlen` > 0) as
+ * printable ASCII: bytes outside 0x20..0x7e and '"' and '\' become \xNN.
+ * The result is always NUL-terminated and cut (with "...") when too long.
+ * Returns dst.
+ */
+const char *pc_log_esc(char *dst, size_t dstlen, const char *src, size_t len);
+
+#endif
