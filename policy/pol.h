@@ -150,7 +150,7 @@ enum pol_pat_kind { POL_PAT_URI, POL_PAT_DNS, POL_PAT_EMAIL, POL_PAT_CN };
 
 /*
  * One mtls.allow entry.  URI SAN globs such as "spiffe://td/ns/x" (any "scheme://")
- * globs; "dns:", "email:", "cn:" prefixes select the other names.  In a glob
+ * are matched against URI SANs; "dns:", "email:", "cn:" prefixes select the other names.  In a glob
  * '*' matches within one segment ('/' for URIs, '.' for DNS names, nothing
  * for email/cn where it matches any run of characters) and '**' matches
  * across segments.  Matching is exact otherwise (DNS: case-insensitive).
