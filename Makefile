@@ -79,33 +79,39 @@ $(LIBPOL): $(call obj,$(POLICY_SRCS))
 $(LIBAUTHN): $(call obj,$(AUTHN_SRCS))
 $(LIBGW): $(call obj,$(GW_SRCS))
 $(LIBCM): $(call obj,$(CM_SRCS))
-$(BUILD)/lib/%.a:
+$(BUILD)/lib/%.a: | $(BUILD)/obj/empty.o
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^ $(if $^,,$(BUILD)/obj/empty.o)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $(if $^,$^,$(BUILD)/obj/empty.o)
 
 $(BUILD)/obj/empty.o:
 	@mkdir -p $(dir $@)
-	echo 'extern int pc_empty_unit; int pc_empty_unit;' | $(CC) -x c -c - -o $@
+	$(Q)echo 'extern int pc_empty_unit; int pc_empty_unit;' | $(CC) -x c -c - -o $@
 
 $(BUILD)/portcullis: $(call obj,$(GW_MAIN)) $(LIBS_ALL)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,$(GW_MAIN)) $(LINK_LIBS) $(PKG_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,$(GW_MAIN)) $(LINK_LIBS) $(PKG_LIBS)
 
 $(BUILD)/portcullis-admin: $(call obj,certmgr/cm_admin_main.c) $(LIBS_ALL)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,certmgr/cm_admin_main.c) $(LINK_LIBS) $(PKG_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,certmgr/cm_admin_main.c) $(LINK_LIBS) $(PKG_LIBS)
 
 $(BUILD)/portcullis-certmgr: $(call obj,certmgr/cm_main.c) $(LIBS_ALL)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,certmgr/cm_main.c) $(LINK_LIBS) $(PKG_LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(call obj,certmgr/cm_main.c) $(LINK_LIBS) $(PKG_LIBS)
 
 # --- tests --------------------------------------------------------------
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBS_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-missing-declarations \
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-missing-declarations \
 	    -o $@ $< $(LINK_LIBS) $(PKG_LIBS) -lcmocka
 
 $(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/standalone.c $(LIBS_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< tests/fuzz/standalone.c $(LINK_LIBS) $(PKG_LIBS)
+	@$(if $(Q),echo "  REPLAY  $@")
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< tests/fuzz/standalone.c $(LINK_LIBS) $(PKG_LIBS)
 
 # make test: corpus replay, unit, integration; ends with "N passed, M failed"
 test check: all $(UNIT_BINS) $(REPLAY_BINS)

@@ -24,19 +24,19 @@ enum authn_id_kind { AUTHN_ID_URI, AUTHN_ID_DNS, AUTHN_ID_EMAIL, AUTHN_ID_CN, AU
  */
 struct authn_peer {
     enum authn_id_kind kind;
-    const char *identity; /* "spiffe://td/ns/x", "dns:a.example", "email:a@b", "cn:alice" */
-    struct pol_names names;     /* every SAN of the supported kinds, and the CN */
-    const char *subject;        /* RFC 2253 subject DN */
-    unsigned char sha256[32];   /* of the DER certificate */
+    const char *identity;     /* "spiffe://td/ns/x", "dns:a.example", "email:a@b", "cn:alice" */
+    struct pol_names names;   /* every SAN of the supported kinds, and the CN */
+    const char *subject;      /* RFC 2253 subject DN */
+    unsigned char sha256[32]; /* of the DER certificate */
     char sha256_hex[65];
-    char x5t_s256[44];          /* base64url(sha256): RFC 8705 cnf."x5t#S256" */
+    char x5t_s256[44]; /* base64url(sha256): RFC 8705 cnf."x5t#S256" */
     unsigned char serial[AUTHN_SERIAL_MAX];
     size_t serial_len;
     char serial_hex[2 * AUTHN_SERIAL_MAX + 1];
     unsigned char issuer_id[32]; /* SHA-256 of the DER issuer name: CRL lookups */
     int64_t not_before;          /* unix seconds */
     int64_t not_after;
-    const char *xfcc;            /* X-Forwarded-Client-Cert value (Envoy format) */
+    const char *xfcc; /* X-Forwarded-Client-Cert value (Envoy format) */
     size_t xfcc_len;
 };
 
@@ -72,7 +72,7 @@ struct authn_crlset;
  * signature, or more than PC_CRL_MAX_ENTRIES serials is an error and the
  * caller keeps its previous set.  The reason is logged.
  */
-int authn_crlset_load(const char *path, STACK_OF(X509) *cas, struct authn_crlset **out);
+int authn_crlset_load(const char *path, STACK_OF(X509) * cas, struct authn_crlset **out);
 void authn_crlset_free(struct authn_crlset *s);
 /** Same, with a void * argument (for pc_rcu_retire). */
 void authn_crlset_free_void(void *s);
@@ -105,7 +105,7 @@ bool authn_crlset_covers(const struct authn_crlset *s, const unsigned char issue
  * The names of CAs in `cas` for which the set has no CRL, comma-separated
  * in `out` (capacity cap); returns how many there are.
  */
-size_t authn_crlset_uncovered(const struct authn_crlset *s, STACK_OF(X509) *cas, char *out,
+size_t authn_crlset_uncovered(const struct authn_crlset *s, STACK_OF(X509) * cas, char *out,
                               size_t cap);
 
 #endif

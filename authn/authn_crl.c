@@ -68,7 +68,7 @@ name_id(const X509_NAME *name, unsigned char out[32])
 }
 
 static X509 *
-find_issuer(STACK_OF(X509) *cas, const X509_NAME *name)
+find_issuer(STACK_OF(X509) * cas, const X509_NAME *name)
 {
     int i;
 
@@ -129,7 +129,7 @@ time_unix(const ASN1_TIME *t)
 }
 
 int
-authn_crlset_load(const char *path, STACK_OF(X509) *cas, struct authn_crlset **out)
+authn_crlset_load(const char *path, STACK_OF(X509) * cas, struct authn_crlset **out)
 {
     struct authn_crlset *s = NULL;
     X509_CRL *crl = NULL;
@@ -295,7 +295,7 @@ authn_crlset_covers(const struct authn_crlset *s, const unsigned char issuer_id[
 }
 
 size_t
-authn_crlset_uncovered(const struct authn_crlset *s, STACK_OF(X509) *cas, char *out, size_t cap)
+authn_crlset_uncovered(const struct authn_crlset *s, STACK_OF(X509) * cas, char *out, size_t cap)
 {
     size_t n = 0, off = 0;
     int i;

@@ -105,8 +105,7 @@ read_subject(X509 *cert)
         return pc_xstrdup("");
     if (X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
         len = BIO_get_mem_data(b, &data);
-        if (len >= 0 && (size_t)len <= PC_PEER_MAX_NAME &&
-            !pc_str_has_ctl(data, (size_t)len))
+        if (len >= 0 && (size_t)len <= PC_PEER_MAX_NAME && !pc_str_has_ctl(data, (size_t)len))
             out = pc_xstrndup(data, (size_t)len);
     }
     BIO_free(b);

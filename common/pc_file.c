@@ -45,8 +45,8 @@ pc_file_read(const char *path, size_t max, char **out, size_t *len)
         goto out;
     }
     if ((uint64_t)st.st_size > max) {
-        pc_log(LOG_ERR, "%s: %lld bytes, more than the limit of %zu", path,
-               (long long)st.st_size, max);
+        pc_log(LOG_ERR, "%s: %lld bytes, more than the limit of %zu", path, (long long)st.st_size,
+               max);
         rc = PC_ERR_TOO_LARGE;
         goto out;
     }

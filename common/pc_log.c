@@ -12,7 +12,7 @@
 
 #include "pc_log.h"
 
-#define LOG_PREFIX_MAX 64 /* program name shown on each line */
+#define LOG_PREFIX_MAX 64   /* program name shown on each line */
 #define LOG_MSG_MAX    2048 /* one diagnostic line; longer ones are cut */
 
 static char log_prog[LOG_PREFIX_MAX] = "portcullis";

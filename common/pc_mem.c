@@ -10,8 +10,7 @@
 #include "pc_log.h"
 #include "pc_mem.h"
 
-static void __attribute__((noreturn))
-oom(size_t n)
+static void __attribute__((noreturn)) oom(size_t n)
 {
     pc_log(LOG_CRIT, "out of memory allocating %zu bytes", n);
     abort();

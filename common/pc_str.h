@@ -48,10 +48,10 @@ char *pc_hex(char *out, const unsigned char *in, size_t len);
  * buffer as it was.  The content is always NUL-terminated (not counted).
  */
 struct pc_buf {
-    char *data;    /* NULL until the first append */
-    size_t len;    /* bytes used, without the NUL */
-    size_t alloc;  /* bytes allocated */
-    size_t cap;    /* max len */
+    char *data;   /* NULL until the first append */
+    size_t len;   /* bytes used, without the NUL */
+    size_t alloc; /* bytes allocated */
+    size_t cap;   /* max len */
 };
 
 void pc_buf_init(struct pc_buf *b, size_t cap);

@@ -30,36 +30,36 @@
 #include "common/pc_str.h"
 #include "policy/pol.h"
 
-#define GW_MAX_WORKERS    256 /* threads: ceiling (pol validates 1..256) */
-#define GW_LOOP_MAX_WAIT  250 /* ms a worker sleeps at most: quiescent states, drain checks */
-#define GW_DRAIN_H1_MS    1000 /* idle HTTP/1.1 keep-alive connections close this soon on drain */
-#define GW_CTRL_TICK_MS   PC_CRL_POLL_MS
+#define GW_MAX_WORKERS   256  /* threads: ceiling (pol validates 1..256) */
+#define GW_LOOP_MAX_WAIT 250  /* ms a worker sleeps at most: quiescent states, drain checks */
+#define GW_DRAIN_H1_MS   1000 /* idle HTTP/1.1 keep-alive connections close this soon on drain */
+#define GW_CTRL_TICK_MS  PC_CRL_POLL_MS
 
 /* Why a request ended the way it did: the access log's "reason" and metrics. */
 enum gw_reason {
-    GW_R_OK,                /* allowed and proxied */
-    GW_R_NO_ROUTE,          /* 404 */
-    GW_R_MISDIRECTED,       /* 421: Host is not the TLS SNI name */
-    GW_R_BAD_REQUEST,       /* 400: bad path/host */
-    GW_R_HEADERS_TOO_LARGE, /* 431 */
-    GW_R_URI_TOO_LONG,      /* 414 */
-    GW_R_METHOD,            /* 405: CONNECT and friends */
-    GW_R_NO_CERT,           /* 403: no verified certificate (cannot happen after mTLS) */
-    GW_R_CERT_EXPIRED,      /* 403 */
-    GW_R_CERT_NOT_YET_VALID,/* 403 */
-    GW_R_CERT_REVOKED,      /* 403 */
-    GW_R_CRL_STALE,         /* 403: the CRL is past nextUpdate or lacks the issuer */
-    GW_R_CERT_NOT_ALLOWED,  /* 403: mtls.allow said no */
-    GW_R_TOKEN_INVALID,     /* 401 */
-    GW_R_SCOPE,             /* 403 */
-    GW_R_RATE_LIMITED,      /* 429 */
-    GW_R_RL_UNAVAILABLE,    /* 503 */
-    GW_R_UPSTREAM_ERROR,    /* 502 */
-    GW_R_UPSTREAM_TIMEOUT,  /* 504 */
-    GW_R_REDIRECT,          /* plain listener: redirect to https */
-    GW_R_ACME,              /* plain listener: ACME http-01 */
-    GW_R_INTERNAL,          /* 500 */
-    GW_R_CLIENT_GONE,       /* the client went away before the response */
+    GW_R_OK,                 /* allowed and proxied */
+    GW_R_NO_ROUTE,           /* 404 */
+    GW_R_MISDIRECTED,        /* 421: Host is not the TLS SNI name */
+    GW_R_BAD_REQUEST,        /* 400: bad path/host */
+    GW_R_HEADERS_TOO_LARGE,  /* 431 */
+    GW_R_URI_TOO_LONG,       /* 414 */
+    GW_R_METHOD,             /* 405: CONNECT and friends */
+    GW_R_NO_CERT,            /* 403: no verified certificate (cannot happen after mTLS) */
+    GW_R_CERT_EXPIRED,       /* 403 */
+    GW_R_CERT_NOT_YET_VALID, /* 403 */
+    GW_R_CERT_REVOKED,       /* 403 */
+    GW_R_CRL_STALE,          /* 403: the CRL is past nextUpdate or lacks the issuer */
+    GW_R_CERT_NOT_ALLOWED,   /* 403: mtls.allow said no */
+    GW_R_TOKEN_INVALID,      /* 401 */
+    GW_R_SCOPE,              /* 403 */
+    GW_R_RATE_LIMITED,       /* 429 */
+    GW_R_RL_UNAVAILABLE,     /* 503 */
+    GW_R_UPSTREAM_ERROR,     /* 502 */
+    GW_R_UPSTREAM_TIMEOUT,   /* 504 */
+    GW_R_REDIRECT,           /* plain listener: redirect to https */
+    GW_R_ACME,               /* plain listener: ACME http-01 */
+    GW_R_INTERNAL,           /* 500 */
+    GW_R_CLIENT_GONE,        /* the client went away before the response */
     GW_R_MAX
 };
 
@@ -136,17 +136,17 @@ struct gw_gen;
 struct gw_sni_cert {
     X509 *cert;
     EVP_PKEY *key;
-    STACK_OF(X509) *chain;
+    STACK_OF(X509) * chain;
 };
 
 struct gw_listener {
     const struct pol_listener *conf;
     struct gw_gen *gen;
-    int fd;          /* borrowed from the process socket table */
+    int fd;           /* borrowed from the process socket table */
     SSL_CTX *ssl_ctx; /* NULL when plain */
     struct gw_sni_cert *certs;
     size_t ncerts;
-    STACK_OF(X509) *cas; /* client CA certificates, for CRL signatures */
+    STACK_OF(X509) * cas;               /* client CA certificates, for CRL signatures */
     _Atomic(struct authn_crlset *) crl; /* NULL when no crl: */
     struct {
         dev_t dev;
@@ -154,7 +154,7 @@ struct gw_listener {
         off_t size;
         struct timespec mtime;
         bool failing; /* the last reload attempt failed (log once) */
-    } crl_stat; /* control thread only */
+    } crl_stat;       /* control thread only */
     h2o_hostconf_t *hosts[2];
 };
 
@@ -209,7 +209,6 @@ struct gw_worker {
     h2o_accept_ctx_t *accept;   /* per listener */
     h2o_socketpool_t *pools;    /* per upstream */
     struct gw_route_rt *routes; /* per route */
-    h2o_multithread_receiver_t wake;
     struct gw_metrics metrics;
     struct gw_logring *log;
     h2o_linklist_t conns; /* open client connections (struct gw_conn_link) */
@@ -230,6 +229,7 @@ struct gw_gen {
     struct gw_listener *listeners;
     size_t nlisteners;
     SSL_CTX **upstream_ssl; /* per upstream; NULL for http */
+    size_t nupstreams;
     SSL_CTX *default_upstream_ssl;
     struct gw_worker *workers;
     unsigned nworkers;
@@ -270,12 +270,12 @@ struct gw_req {
     const struct pol_route *route;
     const struct authn_peer *peer;
     enum gw_reason reason;
-    const char *detail;   /* short, static or pool memory; never secrets */
-    struct timespec start;
-    uint64_t proxied_at_ms; /* loop time when handed to the upstream; 0 if not */
+    const char *detail;        /* short, static or pool memory; never secrets */
+    uint64_t proxied_at_ms;    /* loop time when handed to the upstream; 0 if not */
+    struct timeval proxied_at; /* the same, wall clock, for upstream_ms */
     char request_id[33];
-    bool rewrite_body;    /* the ostream swaps h2o's error body for ours */
-    h2o_iovec_t body;     /* our replacement body */
+    bool rewrite_body; /* the ostream swaps h2o's error body for ours */
+    h2o_iovec_t body;  /* our replacement body */
 };
 
 h2o_handler_t *gw_req_register(h2o_pathconf_t *pathconf);
@@ -298,6 +298,9 @@ h2o_iovec_t gw_problem_body(h2o_mem_pool_t *pool, enum gw_reason reason, const c
 
 /** Rewrite headers for the upstream and hand the request to h2o's proxy. */
 int gw_proxy_send(struct gw_req *r);
+/** Response side of a proxied request: h2o's own 502s become 502/504
+ * problems.  Returns the slot where the next ostream goes. */
+h2o_ostream_t **gw_proxy_on_response(struct gw_req *r, h2o_ostream_t **slot);
 
 /* gw_trace.c: request ids and W3C traceparent (pure functions) */
 void gw_request_id_new(char out[33]);
@@ -313,13 +316,13 @@ enum gw_path_result { GW_PATH_OK, GW_PATH_BAD, GW_PATH_TOO_LONG };
  * also when percent-encoded).  *out points into pool memory, or at the raw
  * path when no decoding was needed; the query is excluded.
  */
-enum gw_path_result gw_path_check(h2o_mem_pool_t *pool, const char *raw, size_t len,
-                                  size_t max, h2o_iovec_t *out);
+enum gw_path_result gw_path_check(h2o_mem_pool_t *pool, const char *raw, size_t len, size_t max,
+                                  h2o_iovec_t *out);
 
 /* --- admin listener (gw_admin.c) ----------------------------------------- */
 
 struct gw_proc;
-int gw_admin_start(struct gw_proc *p, h2o_loop_t *loop);
+int gw_admin_start_fd(struct gw_proc *p, h2o_loop_t *loop, int fd);
 void gw_admin_stop(struct gw_proc *p);
 /** Render the Prometheus text of the current state into buf. */
 void gw_metrics_render(struct gw_proc *p, struct pc_buf *buf);
@@ -352,6 +355,26 @@ struct gw_proc {
 /** Fold a finished generation's counters into the process totals. */
 void gw_metrics_fold(struct gw_proc *p, struct gw_gen *g);
 void gw_metrics_folded_free(struct gw_proc *p);
+
+/* gw_listen.c: the process's bound sockets, kept across generations */
+struct gw_socket {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int fd;
+    bool in_use; /* wanted by the newest generation */
+};
+
+/*
+ * The bound, listening socket for `addr`, reusing one bound earlier when
+ * the address is the same (reload), else bind()ing a new one.  Logs the
+ * reason and returns -1 on failure.  Control thread.
+ */
+int gw_socket_get(const struct sockaddr_storage *addr, socklen_t len, const char *name);
+/** Mark every socket unused (before a new generation claims its own). */
+void gw_socket_unmark_all(void);
+/** Close sockets no generation wants any more. */
+void gw_socket_close_unused(void);
+void gw_socket_close_all(void);
 
 /* gw_check.c */
 /*

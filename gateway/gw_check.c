@@ -1,0 +1,63 @@
+/*
+ * `portcullis --check` and `portcullis-admin config check`: the same code
+ * that builds a generation, run against every file the configuration
+ * names, without binding or serving anything.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/pc_err.h"
+#include "common/pc_log.h"
+#include "gateway/gw.h"
+
+int
+gw_config_check(const char *path)
+{
+    struct pol_errors errs = {0};
+    struct pol_config *cfg = NULL;
+    struct stat st;
+    size_t i;
+    int bad = 0;
+
+    if (pol_config_load(path, &cfg, &errs) != PC_OK) {
+        for (i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.msg[i]);
+        if (errs.dropped != 0)
+            fprintf(stderr, "... and %zu more error(s)\n", errs.dropped);
+        pol_errors_clear(&errs);
+        return 1;
+    }
+    for (i = 0; i < cfg->nlisteners; i++) {
+        struct gw_listener l;
+        memset(&l, 0, sizeof(l));
+        l.conf = &cfg->listeners[i];
+        l.fd = -1;
+        if (gw_tls_listener_init(&l, cfg) != PC_OK)
+            bad++;
+        gw_tls_listener_clear(&l);
+    }
+    for (i = 0; i < cfg->nupstreams; i++) {
+        SSL_CTX *c;
+        if (!cfg->upstreams[i].tls)
+            continue;
+        c = gw_tls_upstream_ctx_new(cfg->upstreams[i].ca_file);
+        if (c == NULL)
+            bad++;
+        SSL_CTX_free(c);
+    }
+    if (cfg->user != NULL && getpwnam(cfg->user) == NULL) {
+        pc_log(LOG_ERR, "%s: user %s: no such user", path, cfg->user);
+        bad++;
+    }
+    if (cfg->acme_webroot != NULL && (stat(cfg->acme_webroot, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        pc_log(LOG_ERR, "%s: acme_webroot %s is not a directory", path, cfg->acme_webroot);
+        bad++;
+    }
+    if (bad == 0)
+        printf("%s: configuration ok (%zu listener(s), %zu route(s), %zu upstream(s))\n", path,
+               cfg->nlisteners, cfg->nroutes, cfg->nupstreams);
+    pol_config_free(cfg);
+    return bad == 0 ? 0 : 1;
+}

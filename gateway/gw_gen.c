@@ -1,0 +1,179 @@
+/*
+ * Generations: everything built from one configuration (the pol_config,
+ * TLS contexts, CRL sets, the h2o globalconf, the workers).  Built and torn
+ * down by the control thread, off the hot path.  A reload builds a new
+ * generation; the old one drains and is freed once its workers are done.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/pc_err.h"
+#include "common/pc_log.h"
+#include "common/pc_mem.h"
+#include "gateway/gw.h"
+
+static void
+globalconf_apply(h2o_globalconf_t *gc, const struct pol_config *cfg)
+{
+    const struct pol_limits *lim = &cfg->limits;
+
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("portcullis"));
+    gc->max_request_entity_size = lim->max_body_bytes;
+    gc->handshake_timeout = lim->handshake_timeout_ms;
+    gc->http1.req_timeout = lim->request_timeout_ms;
+    gc->http1.upgrade_to_http2 = 0; /* TLS only: h2 comes from ALPN */
+    gc->http2.idle_timeout = lim->http2_idle_timeout_ms;
+    gc->http2.graceful_shutdown_timeout = lim->shutdown_timeout_ms;
+    gc->http2.max_concurrent_requests_per_connection = lim->http2_max_concurrent_streams;
+    gc->proxy.io_timeout = lim->upstream_timeout_ms;
+    gc->proxy.emit_x_forwarded_headers = 1; /* after we removed the client's copies */
+    gc->proxy.emit_via_header = 0;
+    gc->proxy.preserve_x_forwarded_proto = 0;
+    gc->proxy.preserve_server_header = 0;
+}
+
+static int
+register_hosts(struct gw_gen *g)
+{
+    h2o_pathconf_t *pc;
+
+    /* one host per listener kind; routing by Host is ours (policy/) */
+    g->host_tls =
+        h2o_config_register_host(&g->globalconf, h2o_iovec_init(H2O_STRLIT("tls")), 65535);
+    pc = h2o_config_register_path(g->host_tls, "/", 0);
+    gw_req_register(pc);
+    gw_accesslog_register(pc);
+    g->host_plain =
+        h2o_config_register_host(&g->globalconf, h2o_iovec_init(H2O_STRLIT("plain")), 65535);
+    pc = h2o_config_register_path(g->host_plain, "/", 0);
+    gw_plain_register(pc);
+    gw_accesslog_register(pc);
+    return PC_OK;
+}
+
+int
+gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
+{
+    struct gw_gen *g = NULL;
+    size_t i;
+    int rc = PC_ERR_INVALID;
+
+    *out = NULL;
+    g = pc_xcalloc(1, sizeof(*g));
+    g->cfg = cfg;
+    atomic_init(&g->state, GW_GEN_RUNNING);
+    h2o_config_init(&g->globalconf);
+    g->globalconf_ok = true;
+    globalconf_apply(&g->globalconf, cfg);
+    g->default_upstream_ssl = gw_tls_upstream_ctx_new(NULL);
+    if (g->default_upstream_ssl == NULL)
+        goto out;
+    g->globalconf.proxy.ssl_ctx = g->default_upstream_ssl;
+    g->upstream_ssl = pc_xcalloc(cfg->nupstreams + 1, sizeof(*g->upstream_ssl));
+    g->nupstreams = cfg->nupstreams;
+    for (i = 0; i < cfg->nupstreams; i++) {
+        if (!cfg->upstreams[i].tls)
+            continue;
+        g->upstream_ssl[i] = gw_tls_upstream_ctx_new(cfg->upstreams[i].ca_file);
+        if (g->upstream_ssl[i] == NULL)
+            goto out;
+    }
+    register_hosts(g);
+    g->listeners = pc_xcalloc(cfg->nlisteners, sizeof(*g->listeners));
+    g->nlisteners = cfg->nlisteners;
+    for (i = 0; i < cfg->nlisteners; i++) {
+        struct gw_listener *l = &g->listeners[i];
+        l->conf = &cfg->listeners[i];
+        l->gen = g;
+        l->fd = fds[i];
+        l->hosts[0] = l->conf->plain ? g->host_plain : g->host_tls;
+        l->hosts[1] = NULL;
+        if (gw_tls_listener_init(l, cfg) != PC_OK)
+            goto out;
+    }
+    g->nworkers = cfg->threads;
+    g->workers = pc_xcalloc(g->nworkers, sizeof(*g->workers));
+    *out = g;
+    g = NULL;
+    rc = PC_OK;
+out:
+    if (g != NULL) {
+        g->cfg = NULL; /* the caller keeps the config on failure */
+        gw_gen_free(g);
+    }
+    return rc;
+}
+
+int
+gw_gen_start(struct gw_gen *g)
+{
+    unsigned i;
+    int err;
+
+    for (i = 0; i < g->nworkers; i++) {
+        struct gw_worker *w = &g->workers[i];
+        w->gen = g;
+        w->id = i;
+        atomic_init(&w->done, false);
+        /* before the thread starts: the control thread reads these */
+        gw_metrics_init(&w->metrics, g->cfg->nroutes);
+        err = pthread_create(&w->thread, NULL, gw_worker_main, w);
+        if (err != 0) {
+            pc_log(LOG_ERR, "cannot start worker %u: %s", i, strerror(err));
+            gw_gen_drain(g);
+            return PC_ERR_INTERNAL;
+        }
+        w->started = true;
+    }
+    return PC_OK;
+}
+
+void
+gw_gen_drain(struct gw_gen *g)
+{
+    /* workers look at the state at least every GW_LOOP_MAX_WAIT ms */
+    atomic_store(&g->state, GW_GEN_DRAINING);
+}
+
+bool
+gw_gen_finished(struct gw_gen *g)
+{
+    unsigned i;
+
+    for (i = 0; i < g->nworkers; i++)
+        if (g->workers[i].started && !atomic_load(&g->workers[i].done))
+            return false;
+    return true;
+}
+
+void
+gw_gen_free(struct gw_gen *g)
+{
+    unsigned i;
+    size_t j;
+
+    if (g == NULL)
+        return;
+    for (i = 0; i < g->nworkers; i++)
+        if (g->workers[i].started)
+            pthread_join(g->workers[i].thread, NULL);
+    /* h2o's teardown order (notes Q3): contexts (done by each worker), then
+     * the globalconf, then the loops */
+    if (g->globalconf_ok)
+        h2o_config_dispose(&g->globalconf);
+    for (i = 0; i < g->nworkers; i++) {
+        if (g->workers[i].loop != NULL)
+            h2o_evloop_destroy(g->workers[i].loop);
+        gw_metrics_clear(&g->workers[i].metrics);
+    }
+    free(g->workers);
+    for (j = 0; j < g->nlisteners; j++)
+        gw_tls_listener_clear(&g->listeners[j]);
+    free(g->listeners);
+    for (j = 0; j < g->nupstreams; j++)
+        SSL_CTX_free(g->upstream_ssl[j]);
+    free(g->upstream_ssl);
+    SSL_CTX_free(g->default_upstream_ssl);
+    pol_config_free(g->cfg);
+    free(g);
+}
