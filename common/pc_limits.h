@@ -18,6 +18,14 @@
 #define PC_CONF_MAX_STR        4096          /* one scalar value, bytes */
 #define PC_CONF_MAX_ERRORS     20            /* errors reported before giving up */
 #define PC_CONF_MAX_HDR_SETS   32            /* headers.set entries per route */
+#define PC_CONF_MAX_NODES      262144        /* YAML nodes in one file; 4096 routes need ~150k */
+#define PC_CONF_MAX_ISSUERS    64            /* issuers: entries */
+#define PC_CONF_MAX_INCLUDES   16            /* globs under include: */
+#define PC_CONF_MAX_NAME       64            /* route and issuer names, bytes */
+#define PC_CONF_MAX_SCOPES     64            /* jwt.scopes per route */
+#define PC_CONF_MAX_CLAIM_HDRS 32            /* jwt.claims_to_headers per route */
+#define PC_CONF_MAX_PREFIX     1024          /* match.path_prefix, bytes: bounds the lookup work */
+#define PC_CONF_MAX_LIST       64            /* any other list (algorithms, methods, ciphers...) */
 
 /* --- HTTP requests (defaults of the limits: section) -------------------- */
 #define PC_HTTP_MAX_HEADER_BYTES  (32 * 1024)        /* sum of name+value bytes; 431 above */

@@ -43,7 +43,7 @@ struct pol_listener {
     char *address; /* as written: "0.0.0.0:443", "[::1]:8443" */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    bool plain;            /* redirect to https + ACME http-01 only */
+    bool plain;             /* redirect to https + ACME http-01 only */
     struct pol_cert *certs; /* chosen by SNI; [0] is the default; none when plain */
     size_t ncerts;
     char *client_ca; /* mandatory unless plain */
@@ -84,11 +84,11 @@ unsigned pol_alg_from_name(const char *name, size_t len);
 const char *pol_alg_name(unsigned alg);
 
 struct pol_issuer {
-    char *name;       /* the key under issuers: */
-    char *issuer;     /* exact "iss" */
-    char *jwks_uri;   /* https:// only; exactly one of jwks_uri / jwks_file */
+    char *name;     /* the key under issuers: */
+    char *issuer;   /* exact "iss" */
+    char *jwks_uri; /* https:// only; exactly one of jwks_uri / jwks_file */
     char *jwks_file;
-    char *ca_file;    /* trust for jwks_uri; NULL = system store */
+    char *ca_file;                    /* trust for jwks_uri; NULL = system store */
     unsigned algorithms;              /* enum pol_alg bits; never empty */
     uint64_t leeway_ms;               /* default 30s, at most 5m */
     size_t max_token_bytes;           /* default 8192 */
@@ -108,8 +108,8 @@ struct pol_jwt {
     char *audience;
     char **scopes; /* all required */
     size_t nscopes;
-    bool bind_to_client_cert; /* RFC 8705 cnf."x5t#S256" */
-    bool forward_token;       /* default false: Authorization removed */
+    bool bind_to_client_cert;        /* RFC 8705 cnf."x5t#S256" */
+    bool forward_token;              /* default false: Authorization removed */
     struct pol_claim_header *claims; /* claims_to_headers */
     size_t nclaims;
 };
@@ -121,20 +121,20 @@ enum pol_rl_fail { POL_RL_FAIL_DENY, POL_RL_FAIL_ALLOW, POL_RL_FAIL_LOCAL };
 
 struct pol_ratelimit {
     enum pol_rl_key key;
-    uint64_t count;     /* "100/s": count 100 ... */
-    uint64_t period_ms; /* ... per 1000 ms */
-    uint64_t burst;     /* default = count; >= 1 */
+    uint64_t count;                      /* "100/s": count 100 ... */
+    uint64_t period_ms;                  /* ... per 1000 ms */
+    uint64_t burst;                      /* default = count; >= 1 */
     enum pol_rl_fail on_backend_failure; /* default deny */
 };
 
 struct pol_redis {
-    char *url;      /* as written (never logged with its password) */
-    char *host;     /* tcp; NULL for unix */
-    uint16_t port;  /* default 6379 */
-    char *path;     /* unix:///path */
-    char *user;     /* ACL user or NULL */
-    char *password; /* NULL when none; wiped on free */
-    unsigned db;    /* /0 */
+    char *url;           /* as written (never logged with its password) */
+    char *host;          /* tcp; NULL for unix */
+    uint16_t port;       /* default 6379 */
+    char *path;          /* unix:///path */
+    char *user;          /* ACL user or NULL */
+    char *password;      /* NULL when none; wiped on free */
+    unsigned db;         /* /0 */
     uint64_t timeout_ms; /* per command, default 25 */
 };
 
@@ -162,7 +162,7 @@ struct pol_pattern {
 };
 
 struct pol_header_set {
-    char *name;  /* lower-case */
+    char *name; /* lower-case */
     char *value;
 };
 
@@ -190,12 +190,12 @@ struct pol_route {
     char *path_prefix; /* starts with '/'; default "/" */
     unsigned methods;  /* enum pol_method bits; default POL_M_ALL */
     const struct pol_upstream *upstream;
-    uint64_t upstream_timeout_ms;       /* route's timeout or limits.upstream_timeout */
-    struct pol_pattern *allow; /* mtls.allow; none = any cert the client CA signed */
+    uint64_t upstream_timeout_ms; /* route's timeout or limits.upstream_timeout */
+    struct pol_pattern *allow;    /* mtls.allow; none = any cert the client CA signed */
     size_t nallow;
-    struct pol_jwt *jwt;                /* NULL = "jwt: off" */
-    struct pol_ratelimit *rate_limit;   /* NULL = no limit */
-    struct pol_header_set *hset;        /* headers.set */
+    struct pol_jwt *jwt;              /* NULL = "jwt: off" */
+    struct pol_ratelimit *rate_limit; /* NULL = no limit */
+    struct pol_header_set *hset;      /* headers.set */
     size_t nhset;
     size_t index; /* position in pol_config.routes: metrics use it */
 };
@@ -208,8 +208,8 @@ struct pol_tls {
     char *path; /* the file it came from; NULL = built-in default (intermediate) */
     enum pol_tls_profile profile;
     char *ciphersuites; /* TLS 1.3 list for SSL_CTX_set_ciphersuites, or NULL = OpenSSL default */
-    char *ciphers;      /* TLS 1.2 list for SSL_CTX_set_cipher_list (intermediate), or NULL = ours */
-    char *groups;       /* "X25519:P-256" for SSL_CTX_set1_groups_list, or NULL = default */
+    char *ciphers; /* TLS 1.2 list for SSL_CTX_set_cipher_list (intermediate), or NULL = ours */
+    char *groups;  /* "X25519:P-256" for SSL_CTX_set1_groups_list, or NULL = default */
     uint64_t hsts_max_age; /* seconds; 0 = no HSTS header */
     bool hsts_include_subdomains;
     bool hsts_preload;
@@ -280,7 +280,11 @@ int pol_config_load(const char *path, struct pol_config **out, struct pol_errors
 /*
  * The same from memory, for tests and fuzzing: `name` is used in messages;
  * include: is refused unless allow_include (then resolved relative to the
- * current directory).
+ * current directory).  Without allow_include no file is read at all, so
+ * tls_policy: is refused too.
+ *
+ * For both loads, *errs is reset at the start (not freed): release its
+ * messages with pol_errors_clear() after each load.
  */
 int pol_config_load_mem(const char *name, const char *buf, size_t len, bool allow_include,
                         struct pol_config **out, struct pol_errors *errs);
@@ -289,6 +293,11 @@ void pol_config_free(struct pol_config *c);
 
 /** Load only a tls-policy.yaml (used by `tls audit` and certmgr). */
 int pol_tls_load(const char *path, struct pol_tls *out, struct pol_errors *errs);
+/** The same from memory (tests, fuzzing); `name` is used in messages. */
+int pol_tls_load_mem(const char *name, const char *buf, size_t len, struct pol_tls *out,
+                     struct pol_errors *errs);
+/** The built-in policy used without tls_policy: (release with pol_tls_clear()). */
+void pol_tls_default(struct pol_tls *t);
 void pol_tls_clear(struct pol_tls *t);
 
 /*
