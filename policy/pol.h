@@ -307,7 +307,10 @@ void pol_tls_clear(struct pol_tls *t);
  * Exact host beats the longest wildcard beats "*"; within the host, the
  * longest path_prefix whose methods include `method_bit` wins.  A prefix
  * matches at a segment boundary: "/api" matches "/api", "/api/x" but not
- * "/apix"; "/api/" matches "/api/x".  Returns NULL when nothing matches.
+ * "/apix"; "/api/" matches "/api/x".  When no route of the exact host
+ * matches the path and method, the wildcard hosts are tried (longest
+ * suffix first), then "*".  Returns NULL when nothing matches.  Allocates
+ * nothing and takes no lock: safe from any number of threads.
  */
 const struct pol_route *pol_route_match(const struct pol_config *c, const char *host,
                                         size_t hostlen, const char *path, size_t pathlen,

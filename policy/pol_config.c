@@ -265,7 +265,7 @@ parse_threads(struct pol_ctx *ctx, const struct pol_node *root)
     }
     saved = pol_kp_key(ctx, "threads");
     if (v->kind != POL_NODE_SCALAR || pc_parse_u64(v->str, v->len, POL_THREADS_MAX, &n) != PC_OK ||
-        n == 0)
+        n == 0 || v->str[0] == '0')
         pol_err(ctx, v, "expected auto or an integer in 1..%d, got %s", POL_THREADS_MAX,
                 pol_node_desc(v, desc, sizeof(desc)));
     else

@@ -346,6 +346,12 @@ pol_node_u64(struct pol_ctx *ctx, const struct pol_node *n, uint64_t min, uint64
                 (unsigned long long)max, pol_node_desc(n, desc, sizeof(desc)));
         return PC_ERR_INVALID;
     }
+    if (n->len > 1 && n->str[0] == '0') {
+        /* YAML 1.1 reads 010 as octal 8, YAML 1.2 as 10: refuse the ambiguity */
+        pol_err(ctx, n, "expected an integer without leading zeros, got %s",
+                pol_node_desc(n, desc, sizeof(desc)));
+        return PC_ERR_INVALID;
+    }
     *out = v;
     return PC_OK;
 }

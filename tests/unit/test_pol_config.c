@@ -119,6 +119,24 @@ test_yaml_depth_at_limit_accepted_by_parser(void **state)
 }
 
 static void
+test_yaml_too_many_nodes_refused(void **state)
+{
+    size_t n = PC_CONF_MAX_NODES + 1, cap = 2 * n + 128, o;
+    char *yaml = malloc(cap);
+
+    (void)state;
+    assert_non_null(yaml);
+    o = (size_t)snprintf(yaml, cap, PLAIN_LISTEN "user: [");
+    while (o + 4 < cap) {
+        memcpy(yaml + o, "a,", 2);
+        o += 2;
+    }
+    memcpy(yaml + o - 1, "]\n", 3);
+    expect_error(yaml, "t.yaml:2:", "more than 262144 YAML nodes in one file");
+    free(yaml);
+}
+
+static void
 test_yaml_file_too_large_refused(void **state)
 {
     struct pol_errors e = {0};
@@ -499,6 +517,7 @@ test_threads_refused(void **state)
     expect_error(PLAIN_LISTEN "threads: 257\n", "t.yaml:2:10: threads:", "got \"257\"");
     expect_error(PLAIN_LISTEN "threads: many\n", "t.yaml:2:10: threads:", "got \"many\"");
     expect_error(PLAIN_LISTEN "threads: [1]\n", "t.yaml:2:10: threads:", "got a sequence");
+    expect_error(PLAIN_LISTEN "threads: 010\n", "t.yaml:2:10: threads:", "got \"010\"");
 }
 
 static void
@@ -712,6 +731,20 @@ test_issuer_bounds(void **state)
     expect_error(ISS "    max_stale: 31d\n",
                  "t.yaml:7:16: issuers.corp.max_stale:", "expected a duration from 0ms to 30d");
 #undef ISS
+}
+
+static void
+test_issuer_too_many(void **state)
+{
+    char yaml[16384];
+    int o, i;
+
+    (void)state;
+    o = snprintf(yaml, sizeof(yaml), PLAIN_LISTEN "issuers:\n");
+    for (i = 0; i < PC_CONF_MAX_ISSUERS + 1; i++)
+        o += snprintf(yaml + o, sizeof(yaml) - (size_t)o,
+                      "  i%d: {issuer: x, jwks_file: /j, algorithms: [ES256]}\n", i);
+    expect_error(yaml, "t.yaml:3:3: issuers:", "at most 64 issuers, got 65");
 }
 
 /* --- redis: -------------------------------------------------------------------------------------
@@ -967,6 +1000,8 @@ test_limits_bounds(void **state)
     expect_error(LIM("max_headers: 0"),
                  "t.yaml:3:16: limits.max_headers:", "expected an integer in 1..1000, got \"0\"");
     expect_error(LIM("max_headers: 1001"), "t.yaml:3:16: limits.max_headers:", "1001");
+    expect_error(LIM("max_headers: 010"), "t.yaml:3:16: limits.max_headers:",
+                 "expected an integer without leading zeros, got \"010\"");
     expect_error(LIM("max_body_bytes: 2g"),
                  "t.yaml:3:19: limits.max_body_bytes:", "expected a size from 0 to 1g");
     expect_error(LIM("max_body_bytes: -1"), "t.yaml:3:19: limits.max_body_bytes:", "\"-1\"");
@@ -1183,6 +1218,35 @@ test_include_refused_shapes(void **state)
         print_errors(&e);
     assert_true(
         errors_have(&e, main_path, ":2:23: include[1]: expected a file path, got a sequence"));
+    pol_errors_clear(&e);
+    rm_tree(dir);
+}
+
+static void
+test_include_too_many_files(void **state)
+{
+    char *dir = make_tmpdir(), main_path[POL_TEST_PATH_MAX], name[32];
+    struct pol_errors e = {0};
+    struct pol_config *c = NULL;
+    int i;
+
+    (void)state;
+    for (i = 0; i < PC_CONF_MAX_FILES + 1; i++) {
+        snprintf(name, sizeof(name), "f%03d.yaml", i);
+        write_file(dir, name, "routes: []\n", NULL);
+    }
+    write_file(dir, "main.conf", PLAIN_LISTEN "include: \"*.yaml\"\n", main_path);
+    assert_int_equal(load_file(main_path, &c, &e), PC_ERR_INVALID);
+    assert_null(c);
+    assert_true(errors_have(&e, main_path, ":2:10: include: include: matches more than 256 files"));
+    pol_errors_clear(&e);
+    write_file(dir, "main.conf",
+               PLAIN_LISTEN "include: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q]\n",
+               main_path);
+    assert_int_equal(load_file(main_path, &c, &e), PC_ERR_INVALID);
+    assert_true(errors_have(&e, main_path,
+                            ":2:10: include: expected a glob or a sequence of at "
+                            "most 16 globs, got more"));
     pol_errors_clear(&e);
     rm_tree(dir);
 }
@@ -1489,6 +1553,7 @@ main(void)
         cmocka_unit_test(test_yaml_non_scalar_key_refused),
         cmocka_unit_test(test_yaml_too_deep_refused),
         cmocka_unit_test(test_yaml_depth_at_limit_accepted_by_parser),
+        cmocka_unit_test(test_yaml_too_many_nodes_refused),
         cmocka_unit_test(test_yaml_file_too_large_refused),
         cmocka_unit_test(test_yaml_long_scalar_refused),
         cmocka_unit_test(test_yaml_embedded_nul_refused),
@@ -1523,6 +1588,7 @@ main(void)
         cmocka_unit_test(test_issuer_ca_file_needs_jwks_uri),
         cmocka_unit_test(test_issuer_required_and_unknown_keys),
         cmocka_unit_test(test_issuer_bounds),
+        cmocka_unit_test(test_issuer_too_many),
         cmocka_unit_test(test_redis_tcp_urls),
         cmocka_unit_test(test_redis_unix_url),
         cmocka_unit_test(test_redis_url_refused),
@@ -1543,6 +1609,7 @@ main(void)
         cmocka_unit_test(test_include_nothing_matched_is_fine),
         cmocka_unit_test(test_include_missing_directory_refused),
         cmocka_unit_test(test_include_refused_shapes),
+        cmocka_unit_test(test_include_too_many_files),
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_load_errs_may_be_null),
         cmocka_unit_test(test_config_full_round_trip),

@@ -486,6 +486,28 @@ test_route_jwt_claims_to_headers_refused(void **state)
                  "t.yaml:10:26: routes[0].jwt.claims_to_headers:", "expected a mapping");
 }
 
+static void
+test_route_jwt_lists_capped(void **state)
+{
+    char yaml[8192];
+    int o, i;
+
+    (void)state;
+    o = snprintf(yaml, sizeof(yaml),
+                 RHEAD M U "    jwt:\n      issuer: corp\n      audience: a\n"
+                           "      scopes:\n");
+    for (i = 0; i < PC_CONF_MAX_SCOPES + 1; i++)
+        o += snprintf(yaml + o, sizeof(yaml) - (size_t)o, "        - s%d\n", i);
+    expect_error(yaml, "t.yaml:11:9: routes[0].jwt.scopes:", "at most 64 scopes, got 65");
+    o = snprintf(yaml, sizeof(yaml),
+                 RHEAD M U "    jwt:\n      issuer: corp\n      audience: a\n"
+                           "      claims_to_headers:\n");
+    for (i = 0; i < PC_CONF_MAX_CLAIM_HDRS + 1; i++)
+        o += snprintf(yaml + o, sizeof(yaml) - (size_t)o, "        c%d: x-c%d\n", i, i);
+    expect_error(yaml,
+                 "t.yaml:11:9: routes[0].jwt.claims_to_headers:", "at most 32 claims, got 33");
+}
+
 /* --- rate_limit ----------------------------------------------------------------------------------
  */
 
@@ -1078,6 +1100,7 @@ main(void)
         cmocka_unit_test(test_route_jwt_block),
         cmocka_unit_test(test_route_jwt_scopes_refused),
         cmocka_unit_test(test_route_jwt_claims_to_headers_refused),
+        cmocka_unit_test(test_route_jwt_lists_capped),
         cmocka_unit_test(test_route_rate_limit_values),
         cmocka_unit_test(test_route_rate_limit_refused),
         cmocka_unit_test(test_route_headers_set),
