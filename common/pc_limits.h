@@ -9,16 +9,24 @@
 
 /* --- configuration files ------------------------------------------------ */
 #define PC_CONF_MAX_BYTES                                                                          \
-    (1024 * 1024)                  /* one YAML file; configs are small, a huge one is a mistake */
-#define PC_CONF_MAX_DEPTH     16   /* YAML nesting; our schema needs 5 */
-#define PC_CONF_MAX_FILES     256  /* files matched by include: */
-#define PC_CONF_MAX_ROUTES    4096 /* routes over all files */
-#define PC_CONF_MAX_LISTENERS 32   /* listen: entries */
-#define PC_CONF_MAX_CERTS     64   /* certificates per listener */
-#define PC_CONF_MAX_PATTERNS  256  /* mtls.allow entries per route */
-#define PC_CONF_MAX_STR       4096 /* one scalar value, bytes */
-#define PC_CONF_MAX_ERRORS    20   /* errors reported before giving up */
-#define PC_CONF_MAX_HDR_SETS  32   /* headers.set entries per route */
+    (1024 * 1024)                   /* one YAML file; configs are small, a huge one is a mistake */
+#define PC_CONF_MAX_DEPTH      16   /* YAML nesting; our schema needs 5 */
+#define PC_CONF_MAX_FILES      256  /* files matched by include: */
+#define PC_CONF_MAX_ROUTES     4096 /* routes over all files */
+#define PC_CONF_MAX_LISTENERS  32   /* listen: entries */
+#define PC_CONF_MAX_CERTS      64   /* certificates per listener */
+#define PC_CONF_MAX_PATTERNS   256  /* mtls.allow entries per route */
+#define PC_CONF_MAX_STR        4096 /* one scalar value, bytes */
+#define PC_CONF_MAX_ERRORS     20   /* errors reported before giving up */
+#define PC_CONF_MAX_HDR_SETS   32   /* headers.set entries per route */
+#define PC_CONF_MAX_NODES      262144 /* YAML nodes in one file; 4096 routes need ~150k */
+#define PC_CONF_MAX_ISSUERS    64     /* issuers: entries */
+#define PC_CONF_MAX_INCLUDES   16     /* globs under include: */
+#define PC_CONF_MAX_NAME       64     /* route and issuer names, bytes */
+#define PC_CONF_MAX_SCOPES     64     /* jwt.scopes per route */
+#define PC_CONF_MAX_CLAIM_HDRS 32     /* jwt.claims_to_headers per route */
+#define PC_CONF_MAX_PREFIX     1024   /* match.path_prefix, bytes: bounds the lookup work */
+#define PC_CONF_MAX_LIST       64     /* any other list (algorithms, methods, ciphers...) */
 
 /* --- HTTP requests (defaults of the limits: section) -------------------- */
 #define PC_HTTP_MAX_HEADER_BYTES (32 * 1024) /* sum of name+value bytes; 431 above */

@@ -280,7 +280,11 @@ int pol_config_load(const char *path, struct pol_config **out, struct pol_errors
 /*
  * The same from memory, for tests and fuzzing: `name` is used in messages;
  * include: is refused unless allow_include (then resolved relative to the
- * current directory).
+ * current directory).  Without allow_include no file is read at all, so
+ * tls_policy: is refused too.
+ *
+ * For both loads, *errs is reset at the start (not freed): release its
+ * messages with pol_errors_clear() after each load.
  */
 int pol_config_load_mem(const char *name, const char *buf, size_t len, bool allow_include,
                         struct pol_config **out, struct pol_errors *errs);
@@ -289,6 +293,11 @@ void pol_config_free(struct pol_config *c);
 
 /** Load only a tls-policy.yaml (used by `tls audit` and certmgr). */
 int pol_tls_load(const char *path, struct pol_tls *out, struct pol_errors *errs);
+/** The same from memory (tests, fuzzing); `name` is used in messages. */
+int pol_tls_load_mem(const char *name, const char *buf, size_t len, struct pol_tls *out,
+                     struct pol_errors *errs);
+/** The built-in policy used without tls_policy: (release with pol_tls_clear()). */
+void pol_tls_default(struct pol_tls *t);
 void pol_tls_clear(struct pol_tls *t);
 
 /*
@@ -298,7 +307,10 @@ void pol_tls_clear(struct pol_tls *t);
  * Exact host beats the longest wildcard beats "*"; within the host, the
  * longest path_prefix whose methods include `method_bit` wins.  A prefix
  * matches at a segment boundary: "/api" matches "/api", "/api/x" but not
- * "/apix"; "/api/" matches "/api/x".  Returns NULL when nothing matches.
+ * "/apix"; "/api/" matches "/api/x".  When no route of the exact host
+ * matches the path and method, the wildcard hosts are tried (longest
+ * suffix first), then "*".  Returns NULL when nothing matches.  Allocates
+ * nothing and takes no lock: safe from any number of threads.
  */
 const struct pol_route *pol_route_match(const struct pol_config *c, const char *host,
                                         size_t hostlen, const char *path, size_t pathlen,
