@@ -297,6 +297,9 @@ begin_shutdown(void)
     proc.stopping = true;
     pc_log(LOG_INFO, "shutting down: draining generation %lu", proc.current->id);
     gw_gen_drain(proc.current);
+    /* refuse new connections now: the workers close their own dup()s */
+    gw_socket_unmark_all();
+    gw_socket_close_unused();
 }
 
 /* --- the control loop ------------------------------------------------------ */

@@ -53,7 +53,7 @@ on_accept(h2o_socket_t *listener, const char *err)
         struct gw_conn_link *cl;
         if (sock == NULL)
             return;
-        cl = pc_xmalloc(sizeof(*cl));
+        cl = pc_xcalloc(1, sizeof(*cl)); /* an unlinked link is all zeros */
         cl->sock = sock;
         cl->w = w;
         h2o_linklist_insert(&w->conns, &cl->link);

@@ -424,3 +424,197 @@ def upstream_headers(resp):
     for k, v in j.get("headers", []):
         out.setdefault(k.lower(), []).append(v)
     return out
+
+
+# --------------------------------------------------------------------------
+# long-lived client connections (keep-alive, HTTP/2, TLS resumption)
+
+import http.client
+import ssl as _ssl
+
+
+def tls_context(cert=None, key=None, cafile=None, version=None, alpn=("http/1.1",)):
+    ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    if version == "1.2":
+        ctx.maximum_version = _ssl.TLSVersion.TLSv1_2
+    elif version == "1.3":
+        ctx.minimum_version = _ssl.TLSVersion.TLSv1_3
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+class H1Conn:
+    """One HTTP/1.1 keep-alive connection over TLS to 127.0.0.1:port with SNI `host`."""
+
+    def __init__(self, host, port, ctx, session=None, timeout=10):
+        self.host, self.port = host, port
+        raw = socket.create_connection(("127.0.0.1", port), timeout)
+        self.sock = ctx.wrap_socket(raw, server_hostname=host, session=session)
+        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        self.conn.sock = self.sock
+        self.local = self.sock.getsockname()
+
+    def get(self, path, headers=None, method="GET"):
+        """Returns (status, headers dict, body); raises if the connection was replaced."""
+        h = {"Host": self.host}
+        h.update(headers or {})
+        self.conn.request(method, path, headers=h)
+        r = self.conn.getresponse()
+        body = r.read().decode("utf-8", "replace")
+        if self.conn.sock is None or self.conn.sock.getsockname() != self.local:
+            raise RuntimeError("connection was not kept alive")
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+    def session(self):
+        return self.sock.session
+
+    def reused(self):
+        return self.sock.session_reused
+
+    def close(self):
+        self.conn.close()
+
+
+class H2Conn:
+    """One HTTP/2 connection (python3-h2) over TLS; requests one at a time."""
+
+    def __init__(self, host, port, ctx, session=None, timeout=10):
+        import h2.config
+        import h2.connection
+        ctx.set_alpn_protocols(["h2"])
+        self.host = host
+        raw = socket.create_connection(("127.0.0.1", port), timeout)
+        self.sock = ctx.wrap_socket(raw, server_hostname=host, session=session)
+        if self.sock.selected_alpn_protocol() != "h2":
+            raise RuntimeError("h2 not negotiated")
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        self.sock.sendall(self.h2.data_to_send())
+
+    def get(self, path, headers=None, authority=None, timeout=10):
+        import h2.events
+        sid = self.h2.get_next_available_stream_id()
+        hdrs = [(":method", "GET"), (":scheme", "https"), (":authority", authority or self.host),
+                (":path", path)] + list((headers or {}).items())
+        self.h2.send_headers(sid, hdrs, end_stream=True)
+        self.sock.sendall(self.h2.data_to_send())
+        status, rh, body = None, {}, b""
+        self.sock.settimeout(timeout)
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                raise RuntimeError("connection closed")
+            for ev in self.h2.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                    for k, v in ev.headers:
+                        k = k.decode() if isinstance(k, bytes) else k
+                        v = v.decode() if isinstance(v, bytes) else v
+                        if k == ":status":
+                            status = int(v)
+                        else:
+                            rh[k] = v
+                elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                    body += ev.data
+                    self.h2.acknowledge_received_data(ev.flow_controlled_length, sid)
+                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                    self.sock.sendall(self.h2.data_to_send())
+                    return status, rh, body.decode("utf-8", "replace")
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    raise RuntimeError("GOAWAY")
+            self.sock.sendall(self.h2.data_to_send())
+
+    def close(self):
+        try:
+            self.h2.close_connection()
+            self.sock.sendall(self.h2.data_to_send())
+        except Exception:
+            pass
+        self.sock.close()
+
+
+def handshake_refused(host, port, ctx):
+    """True when the TLS handshake (or the first read) fails: mTLS refusal.
+    In TLS 1.3 the client learns of the refusal only when it reads."""
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), 5)
+        s = ctx.wrap_socket(raw, server_hostname=host)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
+        data = s.recv(100)
+        s.close()
+        return not data
+    except (OSError, _ssl.SSLError):
+        return True
+
+
+# --------------------------------------------------------------------------
+# a ready rig: server PKI, client CA, an upstream, and a config writer
+
+class Rig:
+    """Everything most gateway tests need.  Hosts are *.gw.test, resolved to 127.0.0.1."""
+
+    def __init__(self, upstreams=("billing",)):
+        self.spki = ServerPKI()
+        self.server_cert, self.server_key = self.spki.issue("server", ["*.gw.test", "gw.test"])
+        self.ca = ClientCA()
+        self.ups = {n: start_upstream(n) for n in upstreams}
+        self.port = free_port()
+        self.admin_port = free_port()
+
+    def listener(self, crl=True, port=None):
+        return ("  - address: \"127.0.0.1:%d\"\n"
+                "    certificates:\n"
+                "      - { cert: %s, key: %s }\n"
+                "    client_ca: %s\n%s") % (
+            port or self.port, self.server_cert, self.server_key, self.ca.ca,
+            ("    crl: %s\n" % self.ca.crl) if crl else "")
+
+    def config(self, routes, extra="", crl=True, threads=2, listeners=None):
+        return ("listen:\n%s"
+                "threads: %d\n"
+                "admin:\n  listen: \"127.0.0.1:%d\"\n"
+                "log:\n  access: stdout\n  level: info\n"
+                "%s"
+                "routes:\n%s") % (listeners or self.listener(crl), threads, self.admin_port, extra,
+                                  routes)
+
+    def route(self, name, host, prefix="/", upstream="billing", allow=None, extra="",
+              methods=None):
+        up = self.ups[upstream].port if upstream in self.ups else upstream
+        m = (", methods: [%s]" % ", ".join(methods)) if methods else ""
+        s = ("  - name: %s\n"
+             "    match: { host: %s, path_prefix: %s%s }\n"
+             "    upstream: \"%s\"\n") % (
+            name, host, prefix, m, up if isinstance(up, str) else "http://127.0.0.1:%d" % up)
+        if allow:
+            s += "    mtls:\n      allow: [%s]\n" % ", ".join('"%s"' % a for a in allow)
+        s += "    jwt: off\n" + extra
+        return s
+
+    def curl(self, host, path="/", client=None, **kw):
+        """curl to https://host:port/path with SNI=host, trusting the server CA."""
+        cert = key = None
+        if client:
+            cert, key = client[0], client[1]
+        return curl("https://%s:%d%s" % (host, self.port, path), cert=cert, key=key,
+                    cacert=self.spki.ca, resolve=["%s:%d:127.0.0.1" % (host, self.port)], **kw)
+
+    def ctx(self, client=None, version=None, alpn=("http/1.1",)):
+        return tls_context(client[0] if client else None, client[1] if client else None,
+                           self.spki.ca, version, alpn)
+
+    def metrics(self):
+        r = curl("http://127.0.0.1:%d/metrics" % self.admin_port)
+        return r.body
+
+    def metric(self, pattern):
+        """Sum of the samples whose line matches the regex `pattern`."""
+        total = 0
+        for line in self.metrics().splitlines():
+            if not line.startswith("#") and re.search(pattern, line):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
