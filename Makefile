@@ -79,7 +79,7 @@ $(LIBPOL): $(call obj,$(POLICY_SRCS))
 $(LIBAUTHN): $(call obj,$(AUTHN_SRCS))
 $(LIBGW): $(call obj,$(GW_SRCS))
 $(LIBCM): $(call obj,$(CM_SRCS))
-$(BUILD)/lib/%.a:
+$(BUILD)/lib/%.a: | $(BUILD)/obj/empty.o
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	ar rcs $@ $^ $(if $^,,$(BUILD)/obj/empty.o)
