@@ -77,8 +77,17 @@ void authn_crlset_free(struct authn_crlset *s);
 /** Same, with a void * argument (for pc_rcu_retire). */
 void authn_crlset_free_void(void *s);
 
-/** Whether the peer's (issuer, serial) is listed. */
-bool authn_crlset_has(const struct authn_crlset *s, const struct authn_peer *p);
+/*
+ * The (issuer, serial) pair a CRL lookup needs, read from `cert` (the
+ * handshake path has no authn_peer yet).  PC_ERR_INVALID for a serial that
+ * is negative, zero-length or longer than 20 octets.
+ */
+int authn_cert_revocation_key(X509 *cert, unsigned char issuer_id[32],
+                              unsigned char serial[AUTHN_SERIAL_MAX], size_t *serial_len);
+
+/** Whether (issuer, serial) is listed. */
+bool authn_crlset_has(const struct authn_crlset *s, const unsigned char issuer_id[32],
+                      const unsigned char *serial, size_t serial_len);
 
 /**
  * Whether `now` is past the nextUpdate of any CRL in the set: then every
@@ -89,7 +98,14 @@ bool authn_crlset_expired(const struct authn_crlset *s, int64_t now);
 /** Number of revoked entries (metrics, logs). */
 size_t authn_crlset_count(const struct authn_crlset *s);
 
-/** Whether the certificate names an issuer this set has a CRL for. */
-bool authn_crlset_covers(const struct authn_crlset *s, const struct authn_peer *p);
+/** Whether the set has a CRL from the issuer `issuer_id`. */
+bool authn_crlset_covers(const struct authn_crlset *s, const unsigned char issuer_id[32]);
+
+/**
+ * The names of CAs in `cas` for which the set has no CRL, comma-separated
+ * in `out` (capacity cap); returns how many there are.
+ */
+size_t authn_crlset_uncovered(const struct authn_crlset *s, STACK_OF(X509) *cas, char *out,
+                              size_t cap);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * policy: portcullis.yaml (+ include: policy.d/*.yaml) and tls-policy.yaml
+ * policy: portcullis.yaml (+ include: policy.d/NAME.yaml) and tls-policy.yaml
  * loaded with libyaml into an immutable, compiled configuration, and the
  * pure evaluation the gateway and `portcullis-admin policy explain` share:
  * route matching and mTLS identity patterns.  No I/O after load; no h2o
@@ -149,7 +149,7 @@ enum pol_host_kind {
 enum pol_pat_kind { POL_PAT_URI, POL_PAT_DNS, POL_PAT_EMAIL, POL_PAT_CN };
 
 /*
- * One mtls.allow entry.  "spiffe://td/ns/*" and any "scheme://" are URI SAN
+ * One mtls.allow entry.  URI SAN globs such as "spiffe://td/ns/x" (any "scheme://")
  * globs; "dns:", "email:", "cn:" prefixes select the other names.  In a glob
  * '*' matches within one segment ('/' for URIs, '.' for DNS names, nothing
  * for email/cn where it matches any run of characters) and '**' matches
