@@ -492,7 +492,11 @@ cm_ca_issue(struct cm_ca *ca, const char *name, const struct cm_sans *sans, time
     spec.not_before = not_before;
     spec.not_after = not_after;
     spec.sans = sans;
-    rc = cm_path(path, sizeof(path), ca->dir, rel);
+    rc = cm_path(path, sizeof(path), ca->dir, "issued");
+    if (rc == PC_OK)
+        rc = make_dirs(path, 0700); /* init made it; a restored backup may lack it */
+    if (rc == PC_OK)
+        rc = cm_path(path, sizeof(path), ca->dir, rel);
     if (rc == PC_OK)
         rc = cm_ca_key(ca, &key);
     if (rc == PC_OK)

@@ -222,3 +222,46 @@ def admin(*args, ca_dir=None, input=None, env=None):
     if ca_dir is not None:
         cmd += ["--ca-dir", ca_dir]
     return run(cmd + list(args), input=input, env=env)
+
+
+# --------------------------------------------------------------------------
+# client CA (portcullis-admin ca/client/crl; tests/integration/1x-*.t)
+
+def openssl(*args, input=None):
+    """Run the openssl CLI; returns CompletedProcess (text)."""
+    return run(["openssl"] + list(args), input=input)
+
+
+def x509_text(path):
+    """`openssl x509 -noout -text` of a PEM certificate."""
+    return openssl("x509", "-in", path, "-noout", "-text").stdout
+
+
+def failed_with(r, code, pattern=None):
+    """True when r exited with `code` and, for code 1, printed exactly one
+    line "portcullis-admin: <reason>" (matching pattern) on stderr."""
+    if r.returncode != code:
+        return False
+    if code == 1:
+        lines = r.stderr.splitlines()
+        if len(lines) != 1 or not lines[0].startswith("portcullis-admin: "):
+            return False
+    return pattern is None or re.search(pattern, r.stderr) is not None
+
+
+def admin_detached(*args, ca_dir=None, env=None, drop_env=()):
+    """portcullis-admin in a new session: no controlling terminal, stdin /dev/null."""
+    cmd = [admin_bin()]
+    if ca_dir is not None:
+        cmd += ["--ca-dir", ca_dir]
+    e = dict(os.environ)
+    for k in drop_env:
+        e.pop(k, None)
+    if env:
+        e.update(env)
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60, env=e,
+                          stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def file_mode(path):
+    return os.stat(path).st_mode & 0o7777
