@@ -9,6 +9,7 @@
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +26,6 @@
 
 /* --- shared option checks -------------------------------------------------- */
 
-static enum cm_exit
-usage_err(void)
-{
-    return CM_EXIT_USAGE;
-}
-
 /* --spiffe, --dns..., --email into *sans. */
 static enum cm_exit
 opt_sans(const struct cm_args *a, size_t o_spiffe, size_t o_dns, size_t o_email,
@@ -45,7 +40,7 @@ opt_sans(const struct cm_args *a, size_t o_spiffe, size_t o_dns, size_t o_email,
         for (i = 0; i < a->nval[opt[j]]; i++) {
             const char *v = a->val[opt[j]][i];
             if (cm_sans_add(sans, k[j].kind, v, strlen(v), k[j].what) != PC_OK)
-                return usage_err();
+                return CM_EXIT_USAGE;
         }
     }
     return CM_EXIT_OK;
@@ -61,7 +56,7 @@ opt_days(const struct cm_args *a, size_t o_days, uint64_t *days)
         return CM_EXIT_OK;
     if (pc_parse_u64(s, strlen(s), CM_DAYS_MAX, days) != PC_OK || *days == 0) {
         cm_err_set("--days: a whole number of days from 1 to %d", CM_DAYS_MAX);
-        return usage_err();
+        return CM_EXIT_USAGE;
     }
     return CM_EXIT_OK;
 }
@@ -79,26 +74,26 @@ opt_validity(const struct cm_args *a, size_t o_days, size_t o_nb, size_t o_na, t
     uint64_t days;
 
     if (opt_days(a, o_days, &days) != CM_EXIT_OK)
-        return usage_err();
+        return CM_EXIT_USAGE;
     *nb = now - CM_BACKDATE_SEC;
     if (snb != NULL && cm_time_parse_arg(snb, now, nb) != PC_OK) {
         cm_err_set("--not-before: expected YYYY-MM-DDTHH:MM:SSZ, now, +N[smhd] or -N[smhd] "
                    "(1950..9999)");
-        return usage_err();
+        return CM_EXIT_USAGE;
     }
     *na = (snb != NULL ? *nb : now) + (time_t)days * 86400;
     if (sna != NULL && cm_time_parse_arg(sna, now, na) != PC_OK) {
         cm_err_set("--not-after: expected YYYY-MM-DDTHH:MM:SSZ, now, +N[smhd] or -N[smhd] "
                    "(1950..9999)");
-        return usage_err();
+        return CM_EXIT_USAGE;
     }
     if (*na > CM_TIME_MAX) {
         cm_err_set("the certificate would end after 9999-12-31");
-        return usage_err();
+        return CM_EXIT_USAGE;
     }
     if (*na <= *nb) {
         cm_err_set("--not-after must be later than --not-before");
-        return usage_err();
+        return CM_EXIT_USAGE;
     }
     return CM_EXIT_OK;
 }
@@ -115,7 +110,7 @@ opt_key_type(const struct cm_args *a, size_t o_kt, enum cm_key_type *kt)
     v = cm_key_type_parse(s);
     if (v < 0) {
         cm_err_set("--key-type: one of ec256, ec384, ed25519, rsa2048");
-        return usage_err();
+        return CM_EXIT_USAGE;
     }
     *kt = (enum cm_key_type)v;
     return CM_EXIT_OK;
@@ -130,7 +125,7 @@ check_name(const char *name, const char *what)
         return CM_EXIT_OK;
     cm_err_set("%s \"%s\": a name is 1 to 64 of A-Z a-z 0-9 . _ - and does not start with '.'",
                what, cm_esc(esc, name, strlen(name)));
-    return usage_err();
+    return CM_EXIT_USAGE;
 }
 
 /* --- ca init --------------------------------------------------------------- */
@@ -153,10 +148,10 @@ run_ca_init(const char *dir, const struct cm_args *a)
         cn = CM_DEFAULT_CA_CN;
     if (!cm_cn_is_valid(cn, strlen(cn))) {
         cm_err_set("--name: 1 to 64 bytes of UTF-8 without control characters");
-        return usage_err();
+        return CM_EXIT_USAGE;
     }
     if (opt_key_type(a, O_INIT_KEY_TYPE, &kt) != CM_EXIT_OK)
-        return usage_err();
+        return CM_EXIT_USAGE;
     if (cm_ca_init(dir, cn, kt) != PC_OK)
         return CM_EXIT_FAIL;
     printf("CA initialised in %s\n", dir);
@@ -393,6 +388,25 @@ read_csr(const char *path, char **buf, size_t *len)
     return PC_OK;
 }
 
+/* --out FILE must be writable where it is: checked before anything is issued. */
+static int
+check_out_file(const char *path)
+{
+    char *copy = pc_xstrdup(path);
+    struct stat st;
+    int rc = PC_OK;
+
+    if (stat(dirname(copy), &st) == -1 || !S_ISDIR(st.st_mode)) {
+        cm_err_set("--out %s: its directory does not exist", path);
+        rc = PC_ERR_NOT_FOUND;
+    } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        cm_err_set("--out %s: not a regular file", path);
+        rc = PC_ERR_INVALID;
+    }
+    free(copy);
+    return rc;
+}
+
 /* The subject CN: --name, else the CSR's CN checked like a NAME. */
 static enum cm_exit
 sign_name(const struct cm_args *a, const struct cm_csr *csr, const char **name)
@@ -440,6 +454,8 @@ run_client_sign(const char *dir, const struct cm_args *a)
             CM_EXIT_OK)
         goto out;
     ex = CM_EXIT_FAIL;
+    if (out != NULL && check_out_file(out) != PC_OK)
+        goto out;
     /* SAN options replace the CSR's SAN, which is then not even read */
     if (read_csr(path, &buf, &len) != PC_OK ||
         cm_csr_parse(buf, len, what, cm_sans_count(&sans) == 0, &csr) != PC_OK)

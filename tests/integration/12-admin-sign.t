@@ -120,6 +120,9 @@ refusals = [
 for path, extra, pattern, what in refusals:
     r = admin("client", "sign", path, *extra, ca_dir=CA)
     ok(failed_with(r, 1, pattern) and r.stdout == "", "client sign refuses: %s" % what, r.stderr)
+r = admin("client", "sign", good, "--out", os.path.join(W, "nodir", "x.crt"), ca_dir=CA)
+ok(failed_with(r, 1, r"its directory does not exist"), "--out into a missing directory: refused first",
+   r.stderr)
 big = write(os.path.join(W, "big.csr"), "A" * (1024 * 1024 + 1))
 r = admin("client", "sign", big, ca_dir=CA)
 ok(failed_with(r, 1, r"larger than the limit of 1048576 bytes"), "a CSR over PC_PEM_MAX_BYTES is refused",
