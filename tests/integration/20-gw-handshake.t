@@ -25,9 +25,9 @@ def sign_with_client_ca(name, ext):
     csr = os.path.join(workdir(), name + ".csr")
     crt = os.path.join(workdir(), name + ".crt")
     extf = write(os.path.join(workdir(), name + ".ext"), ext)
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+    openssl_out("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
             "-out", csr, "-subj", "/CN=" + name)
-    openssl("x509", "-req", "-in", csr, "-CA", ca.ca, "-CAkey", os.path.join(ca.dir, "ca.key"),
+    openssl_out("x509", "-req", "-in", csr, "-CA", ca.ca, "-CAkey", os.path.join(ca.dir, "ca.key"),
             "-set_serial", "0x" + os.urandom(8).hex(), "-days", "5", "-out", crt, "-extfile", extf)
     return crt, key
 

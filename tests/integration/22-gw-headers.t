@@ -14,8 +14,8 @@ web = rig.ca.issue("web", spiffe="spiffe://gw.test/ns/prod/sa/web", dns=["web.sv
 extra = "    headers:\n      set: { x-tenant: acme, x-env: prod }\n"
 gw = Gateway(rig.config(rig.route("api", "api.gw.test", "/", extra=extra)))
 
-serial = openssl("x509", "-in", web[0], "-noout", "-serial").strip().split("=")[1].lower()
-fp = openssl("x509", "-in", web[0], "-noout", "-fingerprint", "-sha256").strip().split("=")[1]
+serial = openssl_out("x509", "-in", web[0], "-noout", "-serial").strip().split("=")[1].lower()
+fp = openssl_out("x509", "-in", web[0], "-noout", "-fingerprint", "-sha256").strip().split("=")[1]
 fp = fp.replace(":", "").lower()
 
 spoof = ["X-Forwarded-Client-Cert: Hash=0;URI=spiffe://gw.test/ns/prod/sa/admin",

@@ -227,7 +227,8 @@ def admin(*args, ca_dir=None, input=None, env=None):
 # --------------------------------------------------------------------------
 # certificates
 
-def openssl(*args, input=None):
+def openssl_out(*args, input=None):
+    """Run the openssl CLI; returns its stdout, raises on failure."""
     r = run(["openssl"] + list(args), input=input)
     if r.returncode != 0:
         raise RuntimeError("openssl %s: %s" % (" ".join(args), r.stderr))
@@ -243,7 +244,7 @@ class ServerPKI:
         os.makedirs(self.dir, exist_ok=True)
         self.ca = os.path.join(self.dir, "ca.pem")
         self.ca_key = os.path.join(self.dir, "ca.key")
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        openssl_out("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", self.ca_key, "-out", self.ca, "-days", "30", "-subj", "/CN=" + name,
                 "-addext", "basicConstraints=critical,CA:TRUE",
                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
@@ -256,9 +257,9 @@ class ServerPKI:
         sans = ",".join(["DNS:" + d for d in dns] + ["IP:" + i for i in ips])
         write(ext, "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
                    "extendedKeyUsage=%s\nsubjectAltName=%s\n" % (eku, sans))
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        openssl_out("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", key, "-out", csr, "-subj", "/CN=" + dns[0])
-        openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+        openssl_out("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
                 "-CAcreateserial", "-days", "30", "-out", crt, "-extfile", ext)
         return crt, key
 
@@ -618,3 +619,46 @@ class Rig:
             if not line.startswith("#") and re.search(pattern, line):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+
+# --------------------------------------------------------------------------
+# client CA (portcullis-admin ca/client/crl; tests/integration/1x-*.t)
+
+def openssl(*args, input=None):
+    """Run the openssl CLI; returns CompletedProcess (text)."""
+    return run(["openssl"] + list(args), input=input)
+
+
+def x509_text(path):
+    """`openssl x509 -noout -text` of a PEM certificate."""
+    return openssl("x509", "-in", path, "-noout", "-text").stdout
+
+
+def failed_with(r, code, pattern=None):
+    """True when r exited with `code` and, for code 1, printed exactly one
+    line "portcullis-admin: <reason>" (matching pattern) on stderr."""
+    if r.returncode != code:
+        return False
+    if code == 1:
+        lines = r.stderr.splitlines()
+        if len(lines) != 1 or not lines[0].startswith("portcullis-admin: "):
+            return False
+    return pattern is None or re.search(pattern, r.stderr) is not None
+
+
+def admin_detached(*args, ca_dir=None, env=None, drop_env=()):
+    """portcullis-admin in a new session: no controlling terminal, stdin /dev/null."""
+    cmd = [admin_bin()]
+    if ca_dir is not None:
+        cmd += ["--ca-dir", ca_dir]
+    e = dict(os.environ)
+    for k in drop_env:
+        e.pop(k, None)
+    if env:
+        e.update(env)
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60, env=e,
+                          stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def file_mode(path):
+    return os.stat(path).st_mode & 0o7777

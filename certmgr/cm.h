@@ -1,0 +1,448 @@
+/*
+ * certmgr: the client CA behind `portcullis-admin` (ca init, client
+ * issue/sign/list/show/revoke, crl).  See docs/internals/CA.md.
+ *
+ * Everything here runs in the short-lived portcullis-admin process, as the
+ * operator (usually root or the portcullis user).  Functions return 0 (PC_OK)
+ * or a negative enum pc_err.  The reason for a failure is recorded once, where
+ * the cause is known, with cm_err_set() ("DIR/index.json: certs[3].serial:
+ * ..."); the CLI prints it as the one line "portcullis-admin: <reason>".
+ * Bytes from files and from the command line are validated against the caps
+ * below before anything is allocated for them.
+ */
+#ifndef CM_H
+#define CM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "common/pc_limits.h"
+
+/* --- limits ---------------------------------------------------------------- */
+#define CM_NAME_MAX             64               /* client NAME / CN bytes (X.520 ub-common-name) */
+#define CM_SAN_MAX_BYTES        PC_PEER_MAX_NAME /* one SAN value; the gateway reads no more */
+#define CM_SANS_MAX             PC_PEER_MAX_SANS /* SAN entries per certificate, all kinds */
+#define CM_DNS_MAX_BYTES        253              /* RFC 1035 name, without the trailing dot */
+#define CM_DNS_LABEL_MAX        63               /* RFC 1035 label */
+#define CM_EMAIL_LOCAL_MAX      64               /* RFC 5321 local part */
+#define CM_SERIAL_MAX_BYTES     20               /* RFC 5280 4.1.2.2: serials up to 20 octets */
+#define CM_SERIAL_HEX_MAX       (2 * CM_SERIAL_MAX_BYTES) /* canonical hex digits */
+#define CM_SERIAL_ARG_MAX       128 /* a SERIAL argument, with colons and leading zeros */
+#define CM_SERIAL_RAND_BYTES    16  /* 128-bit serials (top bit forced: 127 random) */
+#define CM_SERIAL_TRIES         16  /* fresh serials tried before giving up on collisions */
+#define CM_INDEX_MAX_CERTS      PC_CRL_MAX_ENTRIES  /* index entries; the gateway loads no more */
+#define CM_CRL_NUMBER_MAX       (UINT64_C(1) << 62) /* stays a JSON integer (long long) */
+#define CM_DAYS_DEFAULT         90                  /* client certificate lifetime */
+#define CM_DAYS_MAX             3650                /* --days ceiling (10 years) */
+#define CM_CA_DAYS              3650                /* CA certificate lifetime (10 years) */
+#define CM_BACKDATE_SEC         60           /* notBefore = now - this: clients with a slow clock */
+#define CM_CRL_NEXT_DEFAULT_SEC (30 * 86400) /* crl --next-update default */
+#define CM_CRL_NEXT_MAX_SEC     (3650 * 86400) /* --next-update ceiling */
+#define CM_LOCK_TIMEOUT_MS      30000          /* wait for DIR/.lock at most this long */
+#define CM_P12_PASS_MAX         1024           /* PKCS#12 password bytes */
+#define CM_P12_ITER             100000         /* PBKDF2 and MAC iterations */
+#define CM_RSA_MIN_BITS         2048           /* smaller CSR keys are refused */
+#define CM_RSA_MAX_BITS         16384          /* larger ones too: slow to verify, no use */
+#define CM_TIME_LEN             20             /* "YYYY-MM-DDTHH:MM:SSZ" */
+#define CM_TIME_MIN             (-631152000LL) /* 1950-01-01T00:00:00Z: UTCTime's floor */
+#define CM_TIME_MAX             253402300799LL /* 9999-12-31T23:59:59Z: GeneralizedTime's ceiling */
+#define CM_ERR_MAX              1024           /* one recorded reason */
+#define CM_ESC_MAX              256            /* an untrusted string quoted in a reason */
+
+#define CM_DEFAULT_CA_DIR "/var/lib/portcullis/ca"
+#define CM_DEFAULT_CA_CN  "Portcullis Client CA"
+#define CM_P12_PASS_ENV   "PORTCULLIS_P12_PASSWORD"
+
+/* --- the one failure reason (cm_err.c) ------------------------------------- */
+
+/** Record the reason of a failure.  The first one recorded wins: it is the deepest. */
+void cm_err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Record "what: <OpenSSL's reason>" and clear OpenSSL's error queue. */
+void cm_err_ssl(const char *what);
+/** Put "context: " in front of the recorded reason (or record just the context). */
+void cm_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Record "what: strerror(err)". */
+void cm_err_errno(const char *what, int err);
+/** The recorded reason, or NULL. */
+const char *cm_err_get(void);
+void cm_err_clear(void);
+/** Quote untrusted s[0..len) for a reason (pc_log_esc into buf, CM_ESC_MAX bytes). */
+const char *cm_esc(char *buf, const char *s, size_t len);
+
+/* --- values from the command line and from files (cm_valid.c) -------------- */
+
+enum cm_key_type {
+    CM_KEY_EC256,
+    CM_KEY_EC384,
+    CM_KEY_ED25519,
+    CM_KEY_RSA2048,
+};
+
+/* RFC 5280 5.3.1 CRLReason codes we accept (no certificateHold, no removeFromCRL). */
+enum cm_reason {
+    CM_REASON_UNSPECIFIED = 0,
+    CM_REASON_KEY_COMPROMISE = 1,
+    CM_REASON_CA_COMPROMISE = 2,
+    CM_REASON_AFFILIATION_CHANGED = 3,
+    CM_REASON_SUPERSEDED = 4,
+    CM_REASON_CESSATION_OF_OPERATION = 5,
+    CM_REASON_PRIVILEGE_WITHDRAWN = 9,
+};
+
+/** NAME: [A-Za-z0-9._-]{1,64}, not starting with '.'. */
+bool cm_name_is_valid(const char *s, size_t len);
+/** CA common name: 1..64 bytes of UTF-8 without control characters. */
+bool cm_cn_is_valid(const char *s, size_t len);
+/** dNSName for a client: LDH labels, no wildcard, no trailing dot, TLD not all digits. */
+bool cm_dns_is_valid(const char *s, size_t len);
+/*
+ * uniformResourceIdentifier: "spiffe://trust-domain/path" per the SPIFFE ID
+ * spec, or another absolute URI (scheme ":" rest) of URI characters only: no
+ * whitespace, no control bytes, "%" followed by two hex digits.
+ */
+bool cm_uri_is_valid(const char *s, size_t len);
+/** rfc822Name: dot-atom local part "@" a DNS name (cm_dns_is_valid). */
+bool cm_email_is_valid(const char *s, size_t len);
+
+/*
+ * Parse a SERIAL argument: hex digits, any case, either plain or in groups of
+ * one or two digits separated by single colons ("0A:1b:..").  Writes the
+ * canonical form (lower case, even length, no leading 00 byte) to out
+ * (CM_SERIAL_HEX_MAX + 1 bytes).  PC_ERR_PARSE on bad syntax or zero,
+ * PC_ERR_TOO_LARGE above 20 octets.
+ */
+int cm_serial_parse(const char *s, char *out);
+/** Whether s[0..len) is a canonical serial as cm_serial_parse() writes it. */
+bool cm_serial_is_canonical(const char *s, size_t len);
+
+/** Strict "YYYY-MM-DDTHH:MM:SSZ" (1950..9999) into *out. PC_ERR_PARSE otherwise. */
+int cm_time_parse_iso(const char *s, size_t len, time_t *out);
+/*
+ * A time argument: "YYYY-MM-DDTHH:MM:SSZ", "now", or "+DURATION"/"-DURATION"
+ * relative to `now` (DURATION as pc_parse_duration_ms, whole seconds: "+30d",
+ * "-1h").  The result must lie in 1950..9999.
+ */
+int cm_time_parse_arg(const char *s, time_t now, time_t *out);
+/** Format t as "YYYY-MM-DDTHH:MM:SSZ" into out (CM_TIME_LEN + 1 bytes). Returns out. */
+char *cm_time_format(time_t t, char *out);
+
+/** The reason code of an RFC 5280 name (case-insensitive), or -1. */
+int cm_reason_parse(const char *s);
+/** The RFC 5280 name of a code we accept, or NULL. */
+const char *cm_reason_name(int code);
+/** CM_KEY_* of "ec256", "ec384", "ed25519", "rsa2048", or -1. */
+int cm_key_type_parse(const char *s);
+const char *cm_key_type_name(enum cm_key_type kt);
+
+/* --- string lists and SAN sets (cm_valid.c) -------------------------------- */
+
+struct cm_strv {
+    char **v; /* owned strings */
+    size_t n;
+};
+
+struct cm_sans {
+    struct cm_strv uri;
+    struct cm_strv dns;
+    struct cm_strv email;
+};
+
+/** Append a copy of s[0..len) (callers checked the caps). */
+void cm_strv_push(struct cm_strv *sv, const char *s, size_t len);
+void cm_strv_clear(struct cm_strv *sv);
+void cm_sans_clear(struct cm_sans *s);
+size_t cm_sans_count(const struct cm_sans *s);
+/**
+ * Append one SAN of kind "uri", "dns" or "email" after validating it and the
+ * total count.  `what` names the source in the reason ("--dns", "CSR").
+ * PC_ERR_INVALID (reason recorded) when refused.
+ */
+int cm_sans_add(struct cm_sans *s, const char *kind, const char *v, size_t len, const char *what);
+
+/* --- the index (cm_index.c) ------------------------------------------------ */
+
+enum cm_status {
+    CM_STATUS_VALID,
+    CM_STATUS_REVOKED,
+    CM_STATUS_EXPIRED, /* computed for display, never stored */
+};
+
+struct cm_entry {
+    char serial[CM_SERIAL_HEX_MAX + 1]; /* canonical hex */
+    char *name;                         /* owned */
+    struct cm_sans sans;
+    time_t not_before;
+    time_t not_after;
+    enum cm_status status; /* VALID or REVOKED */
+    time_t revoked_at;     /* when REVOKED */
+    int reason;            /* enum cm_reason, when REVOKED */
+};
+
+struct cm_index {
+    uint64_t crl_number; /* number of the last CRL written; the next is +1 */
+    struct cm_entry *certs;
+    size_t n;
+    size_t alloc;
+};
+
+void cm_index_init(struct cm_index *idx);
+void cm_index_clear(struct cm_index *idx);
+/*
+ * Parse and fully validate an index document buf[0..len) (not NUL-terminated,
+ * at most PC_INDEX_MAX_BYTES).  `what` (the path) prefixes the reason.  On
+ * failure idx is left empty.  PC_ERR_PARSE/PC_ERR_INVALID/PC_ERR_TOO_LARGE.
+ */
+int cm_index_parse(const char *buf, size_t len, const char *what, struct cm_index *idx);
+/** Read and parse `path` (bounded by PC_INDEX_MAX_BYTES). */
+int cm_index_load(const char *path, struct cm_index *idx);
+/** Serialise to a new NUL-terminated JSON text (*out, free()). */
+int cm_index_dump(const struct cm_index *idx, char **out, size_t *len);
+/** Serialise and write atomically (0644). */
+int cm_index_save(const char *path, const struct cm_index *idx);
+/** The entry with this canonical serial, or NULL. */
+struct cm_entry *cm_index_find(const struct cm_index *idx, const char *serial);
+/*
+ * The entries a SERIAL|NAME argument means: when `arg` parses as a serial
+ * that is in the index, that entry (*by_serial true); otherwise every entry
+ * named `arg`.  *which (free()) gets their positions, *n may be 0.
+ */
+void cm_index_match(const struct cm_index *idx, const char *arg, size_t **which, size_t *n,
+                    bool *by_serial);
+/** Append *e; the index takes ownership of its strings and *e is zeroed. */
+void cm_index_add(struct cm_index *idx, struct cm_entry *e);
+void cm_entry_clear(struct cm_entry *e);
+/** VALID, REVOKED, or EXPIRED when valid but not_after < now. */
+enum cm_status cm_entry_status(const struct cm_entry *e, time_t now);
+const char *cm_status_name(enum cm_status st);
+/**
+ * The entry as a JSON object (the index format).  now == 0: the stored status;
+ * otherwise the status at `now` (expired shown).  The caller owns the result.
+ */
+json_t *cm_entry_json(const struct cm_entry *e, time_t now);
+
+/* --- keys, certificates, CSRs (cm_x509.c, cm_csr.c) ------------------------ */
+
+/** Everything a certificate says, besides its key and issuer. */
+struct cm_certspec {
+    const char *cn;              /* subject CN */
+    const unsigned char *serial; /* big-endian, positive */
+    size_t serial_len;           /* 1..CM_SERIAL_MAX_BYTES */
+    time_t not_before, not_after;
+    const struct cm_sans *sans; /* NULL or empty: no SAN extension */
+    bool is_ca;                 /* CA: CA:TRUE pathlen:0, keyCertSign+cRLSign */
+};
+
+/** PEM pass-phrase callback that refuses: nothing we read is encrypted, never prompt. */
+int cm_no_password(char *buf, int size, int rwflag, void *u);
+/** Generate a new key of type kt. */
+int cm_key_generate(enum cm_key_type kt, EVP_PKEY **out);
+/** The signature digest for key (SHA-256; NULL for Ed25519, which has none). */
+const EVP_MD *cm_key_md(EVP_PKEY *key);
+/**
+ * PKCS#8 PEM of a private key in a new buffer (*pem, *len); release it with
+ * pc_free_secret(*pem, *len).
+ */
+int cm_key_pem(EVP_PKEY *key, char **pem, size_t *len);
+/** Whether key is one we sign for: EC P-256/P-384, Ed25519, RSA 2048..16384. */
+bool cm_key_is_acceptable(EVP_PKEY *key, char *why, size_t whylen);
+/** A fresh random serial of CM_SERIAL_RAND_BYTES bytes, top bit set. */
+int cm_serial_random(unsigned char *out);
+/** Canonical hex of a big-endian serial (out: CM_SERIAL_HEX_MAX + 1 bytes). */
+void cm_serial_hex(const unsigned char *serial, size_t len, char *out);
+/*
+ * Build and sign a certificate for `pub` per `spec`.  issuer NULL means
+ * self-signed (the CA certificate).  *out is the new certificate.
+ */
+int cm_cert_build(const struct cm_certspec *spec, EVP_PKEY *pub, X509 *issuer, EVP_PKEY *signkey,
+                  X509 **out);
+/** PEM of a certificate (*pem, *len; free()). */
+int cm_cert_pem(X509 *x, char **pem, size_t *len);
+/** Parse one PEM certificate from buf[0..len). */
+int cm_cert_parse(const char *buf, size_t len, const char *what, X509 **out);
+/*
+ * A CRL v2 of the index's revoked entries (revocation date; reasonCode unless
+ * unspecified, RFC 5280 5.3.1), CRL number `number`, AKI, lastUpdate `now`,
+ * nextUpdate now + next_sec, signed by key.  PEM in *pem (free()).
+ */
+int cm_crl_build(X509 *ca, EVP_PKEY *key, const struct cm_index *idx, uint64_t number, time_t now,
+                 time_t next_sec, char **pem, size_t *len);
+
+/** A CSR after every check: what client sign may use from it. */
+struct cm_csr {
+    X509_REQ *req;
+    EVP_PKEY *pub;       /* borrowed from req */
+    char *cn;            /* NULL when the subject has no CN; not yet validated as a NAME */
+    struct cm_sans sans; /* from its subjectAltName, every entry validated */
+    bool has_san;
+};
+
+/*
+ * Parse a PEM CSR buf[0..len) (at most PC_PEM_MAX_BYTES), check its key type,
+ * verify its signature, read its subject CN and, when `want_sans`, its SANs
+ * (URI, DNS and email only, each validated; any other kind refuses the CSR).
+ * `what` names it in the reason.  Other CSR extensions are ignored, never
+ * copied.  PC_ERR_PARSE, PC_ERR_CRYPTO ("CSR signature does not verify"),
+ * PC_ERR_INVALID.
+ */
+int cm_csr_parse(const char *buf, size_t len, const char *what, bool want_sans, struct cm_csr *out);
+void cm_csr_clear(struct cm_csr *c);
+
+/* --- files (cm_file.c) ----------------------------------------------------- */
+
+/** Join dir and name into out (cap bytes); PC_ERR_TOO_LARGE when it does not fit. */
+int cm_path(char *out, size_t cap, const char *dir, const char *name);
+/** pc_file_read() that records the reason. */
+int cm_file_read(const char *path, size_t max, char **out, size_t *len);
+/** pc_file_write_atomic() that records the reason. */
+int cm_file_write(const char *path, const void *data, size_t len, mode_t mode);
+/*
+ * Write a file that must not exist yet, atomically: mkstemp in the same
+ * directory, fchmod(mode), write, fsync, link() to path (fails with
+ * PC_ERR_EXISTS when path exists, like O_EXCL), unlink the temporary, fsync
+ * the directory.  Readers never see a partial file.  Used for keys.
+ */
+int cm_file_write_excl(const char *path, const void *data, size_t len, mode_t mode);
+/** Read a private key file; refuses one readable or writable by group or others. */
+int cm_key_load(const char *path, EVP_PKEY **out);
+
+/* --- the CA directory (cm_ca.c) -------------------------------------------- */
+
+struct cm_ca;
+
+/*
+ * ca init: create dir (0700) if missing, lock it, refuse when ca.key exists,
+ * write ca.pem, index.json and crl.pem (CRL number 1), then ca.key (0600,
+ * never overwritten) as the commit point.  On failure nothing of this run
+ * is left behind.
+ */
+int cm_ca_init(const char *dir, const char *cn, enum cm_key_type kt);
+
+/*
+ * Open the CA in dir: take DIR/.lock (exclusive for a read-modify-write,
+ * shared to read; waits up to CM_LOCK_TIMEOUT_MS), load and validate the
+ * index and, when `need_cert`, ca.pem.  The lock is held until
+ * cm_ca_close().  Nothing is changed on failure.
+ */
+int cm_ca_open(const char *dir, bool exclusive, bool need_cert, struct cm_ca **out);
+void cm_ca_close(struct cm_ca *ca);
+/** Release the lock early (the index is written; only files outside DIR remain). */
+void cm_ca_unlock(struct cm_ca *ca);
+struct cm_index *cm_ca_index(struct cm_ca *ca);
+X509 *cm_ca_cert(struct cm_ca *ca);
+const char *cm_ca_dir(const struct cm_ca *ca);
+/** Load ca.key (mode checked, matched against ca.pem).  Free it right after signing. */
+int cm_ca_key(struct cm_ca *ca, EVP_PKEY **out);
+
+/*
+ * Regenerate the CRL from the index: number = index crl_number + 1 (the
+ * index is saved with it first, so a number is never reused), lastUpdate
+ * now, nextUpdate now + next_update_sec; written atomically (0644) to
+ * out_path, or DIR/crl.pem when NULL.  *number_out gets the number.
+ */
+int cm_ca_crl(struct cm_ca *ca, const char *out_path, time_t next_update_sec, uint64_t *number_out);
+
+/*
+ * Issue: a new certificate for `pub` with a fresh unique serial, signed by the
+ * CA, copied to DIR/issued/SERIAL.pem and added to the index (saved), in that
+ * order.  *cert_out gets it.  The CA must be open exclusively.
+ */
+int cm_ca_issue(struct cm_ca *ca, const char *name, const struct cm_sans *sans, time_t not_before,
+                time_t not_after, EVP_PKEY *pub, X509 **cert_out, char *serial_out);
+
+/*
+ * Revoke the entries at positions which[0..n) (valid ones) with `reason` at
+ * `when` and save the index.  The caller then regenerates the CRL.
+ */
+int cm_ca_revoke(struct cm_ca *ca, const size_t *which, size_t n, int reason, time_t when);
+
+/* --- PKCS#12 (cm_p12.c) ---------------------------------------------------- */
+
+/*
+ * The --p12 password: PORTCULLIS_P12_PASSWORD, else asked twice on /dev/tty
+ * without echo.  *out is a new string; release with pc_free_secret_str().
+ * Fails with the reason when neither is available, empty, or mismatched.
+ */
+int cm_p12_password(char **out);
+/** A PKCS#12 (PBES2 AES-256-CBC, SHA-256 MAC) of key, cert and ca in a new buffer (free()). */
+int cm_p12_build(const char *pass, const char *name, EVP_PKEY *key, X509 *cert, X509 *ca,
+                 char **der, size_t *len);
+
+/* --- the command line (cm_args.c, cm_admin.c, cm_admin_main.c) ------------ */
+
+#define CM_ARGS_MAX_OPTS  16          /* options of one command */
+#define CM_ARGS_MAX_POS   4           /* positional arguments of one command */
+#define CM_ARGS_MAX_MULTI CM_SANS_MAX /* values of one repeatable option (--dns) */
+
+/** Exit statuses (DESIGN.md): what a command handler returns to main(). */
+enum cm_exit {
+    CM_EXIT_OK = 0,
+    CM_EXIT_FAIL = 1,  /* user-facing failure; the reason is in cm_err_get() */
+    CM_EXIT_USAGE = 2, /* bad command line; the reason is in cm_err_get() */
+};
+
+enum cm_opt_kind {
+    CM_OPT_FLAG,  /* --p12 */
+    CM_OPT_VALUE, /* --days N, given at most once */
+    CM_OPT_MULTI, /* --dns NAME, repeatable */
+};
+
+struct cm_opt {
+    const char *name; /* "--days" */
+    enum cm_opt_kind kind;
+    const char *arg;  /* "N" in the help, NULL for flags */
+    const char *help; /* one line */
+};
+
+/** A parsed command line: values point into argv. */
+struct cm_args {
+    const char *pos[CM_ARGS_MAX_POS];
+    size_t npos;
+    const char *val[CM_ARGS_MAX_OPTS][CM_ARGS_MAX_MULTI];
+    size_t nval[CM_ARGS_MAX_OPTS];
+    const char *ca_dir; /* --ca-dir, NULL when not given */
+    bool help;          /* --help or -h */
+    bool version;       /* --version */
+};
+
+/*
+ * Parse argv[0..argc) against opts[0..nopts) plus the global options --ca-dir
+ * DIR, --help/-h and --version, into *a (which may already hold a --ca-dir
+ * from before the command: giving it twice is an error).  "--opt VALUE" and
+ * "--opt=VALUE"; a value is the next word whatever it looks like, so
+ * "--not-before -1d" works; "--" ends the options.  At most max_pos
+ * positional words.  With `stop`, parsing ends at the first positional word
+ * and *used tells how many words were read.  PC_ERR_PARSE with the reason.
+ */
+int cm_args_parse(struct cm_args *a, const struct cm_opt *opts, size_t nopts, int argc, char **argv,
+                  size_t max_pos, bool stop, int *used);
+/** The value of option i (the last one for a repeatable option), or NULL. */
+const char *cm_args_get(const struct cm_args *a, size_t i);
+
+/** One subcommand of portcullis-admin: a row of the dispatch table in cm_admin_main.c. */
+struct cm_cmd {
+    const char *group;    /* "ca", "client"; NULL for a one-word command ("crl") */
+    const char *name;     /* "init", "issue", "crl" */
+    const char *synopsis; /* after the command words: "NAME [--days N] ..." */
+    const char *summary;  /* one line for the command list */
+    const char *help;     /* a paragraph for COMMAND --help, or NULL */
+    const struct cm_opt *opts;
+    size_t nopts;
+    size_t min_pos, max_pos;
+    enum cm_exit (*run)(const char *ca_dir, const struct cm_args *a);
+};
+
+extern const struct cm_cmd cm_cmd_ca_init;
+extern const struct cm_cmd cm_cmd_client_issue;
+extern const struct cm_cmd cm_cmd_client_sign;
+extern const struct cm_cmd cm_cmd_client_list;
+extern const struct cm_cmd cm_cmd_client_show;
+extern const struct cm_cmd cm_cmd_client_revoke;
+extern const struct cm_cmd cm_cmd_crl;
+
+#endif
