@@ -444,5 +444,6 @@ extern const struct cm_cmd cm_cmd_client_list;
 extern const struct cm_cmd cm_cmd_client_show;
 extern const struct cm_cmd cm_cmd_client_revoke;
 extern const struct cm_cmd cm_cmd_crl;
+extern const struct cm_cmd cm_cmd_config_check;
 
 #endif

@@ -18,6 +18,13 @@
 static char log_prog[LOG_PREFIX_MAX] = "portcullis";
 static atomic_int log_level = LOG_INFO;
 static atomic_int log_fd = 2;
+static atomic_int log_plain = 0;
+
+void
+pc_log_set_plain(int plain)
+{
+    atomic_store(&log_plain, plain);
+}
 
 void
 pc_log_init(const char *progname, int level)
@@ -89,11 +96,16 @@ pc_log(int level, const char *fmt, ...)
 
     if (!pc_log_enabled(level))
         return;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    off = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n = snprintf(line + off, sizeof(line) - off, ".%03ldZ %s[%ld]: %s: ", ts.tv_nsec / 1000000,
-                 log_prog, (long)getpid(), level_name(level));
+    if (atomic_load(&log_plain)) {
+        off = 0;
+        n = snprintf(line, sizeof(line), "%s: ", log_prog);
+    } else {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        off = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+        n = snprintf(line + off, sizeof(line) - off, ".%03ldZ %s[%ld]: %s: ",
+                     ts.tv_nsec / 1000000, log_prog, (long)getpid(), level_name(level));
+    }
     if (n > 0)
         off += (size_t)n;
     va_start(ap, fmt);

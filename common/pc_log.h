@@ -20,6 +20,12 @@ void pc_log_set_level(int level);
 /** Redirect diagnostics to `fd` (default 2). The caller keeps ownership. */
 void pc_log_set_fd(int fd);
 
+/**
+ * Plain style for command-line tools: "prog: message" without the time,
+ * pid and level (config checks print "prog: file:line:col: message").
+ */
+void pc_log_set_plain(int plain);
+
 /** Parse "error", "warn", "info", "debug"; -1 when unknown. */
 int pc_log_level_parse(const char *name);
 

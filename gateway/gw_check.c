@@ -21,6 +21,9 @@ gw_config_check(const char *path)
     size_t i;
     int bad = 0;
 
+    /* a command-line report: "prog: file:line:col: message", errors and up */
+    pc_log_set_plain(1);
+    pc_log_set_level(LOG_ERR);
     if (pol_config_load(path, &cfg, &errs) != PC_OK) {
         for (i = 0; i < errs.n; i++)
             fprintf(stderr, "%s\n", errs.msg[i]);

@@ -33,8 +33,9 @@ static h2o_timeout_t tick_timeout;
 static h2o_timeout_entry_t tick_entry;
 static h2o_socket_t *sig_sock;
 static bool loop_done;
+static bool tick_ok;
 static int pid_fd = -1;
-static const char *pid_path;
+static char *pid_path; /* owned copy: the config is freed first */
 
 static void
 usage(FILE *f)
@@ -109,7 +110,7 @@ write_pid_file(const char *path)
         pc_log(LOG_ERR, "pid_file %s: %s", path, strerror(errno));
         return PC_ERR_IO;
     }
-    pid_path = path;
+    pid_path = pc_xstrdup(path);
     return PC_OK;
 }
 
@@ -435,6 +436,7 @@ serve(struct pol_config *cfg, bool foreground)
     if (gw_gen_start(proc.current) != PC_OK)
         goto out;
     h2o_timeout_init(proc.loop, &tick_timeout, GW_CTRL_TICK_MS);
+    tick_ok = true;
     tick_entry.cb = on_tick;
     h2o_timeout_link(proc.loop, &tick_timeout, &tick_entry);
     pc_log(LOG_INFO, "ready: generation %lu, %u worker(s), %zu listener(s), %zu route(s)",
@@ -461,18 +463,22 @@ out:
     gw_accesslog_stop();
     gw_metrics_folded_free(&proc);
     pc_rcu_drain_unsafe(pc_rcu_global());
-    if (h2o_timeout_is_linked(&tick_entry))
+    if (tick_ok && h2o_timeout_is_linked(&tick_entry))
         h2o_timeout_unlink(&tick_entry);
     if (proc.loop != NULL) {
-        h2o_timeout_dispose(proc.loop, &tick_timeout);
+        if (tick_ok)
+            h2o_timeout_dispose(proc.loop, &tick_timeout);
         if (sig_sock != NULL)
             h2o_socket_close(sig_sock);
         h2o_evloop_run(proc.loop, 0);
         h2o_evloop_destroy(proc.loop);
     }
     gw_socket_close_all();
-    if (pid_path != NULL)
-        (void)unlink(pid_path);
+    if (pid_path != NULL && unlink(pid_path) != 0 && errno != ENOENT)
+        pc_log(LOG_WARNING, "pid_file %s: %s (a stale file is harmless: the next start locks it)",
+               pid_path, strerror(errno));
+    free(pid_path);
+    pid_path = NULL;
     if (pid_fd != -1)
         close(pid_fd);
     free(fds);

@@ -115,7 +115,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
         memcmp(req->path.base, ACME_PREFIX, sizeof(ACME_PREFIX) - 1) == 0)
         return serve_acme(r, w->gen->cfg->acme_webroot, req->path.base + sizeof(ACME_PREFIX) - 1,
                           plen - (sizeof(ACME_PREFIX) - 1));
-    if (h2o_url_parse_hostport(req->authority.base, req->authority.len, &host, &port) == NULL ||
+    if (h2o_url_parse_hostport(req->authority.base, req->authority.len, &host, &port) !=
+            req->authority.base + req->authority.len ||
         !is_redirect_host(host.base, host.len) || req->path.len == 0 || req->path.base[0] != '/' ||
         pc_str_has_ctl(req->path.base, req->path.len) || req->path.len > PC_HTTP_MAX_PATH_BYTES) {
         r->reason = GW_R_BAD_REQUEST;

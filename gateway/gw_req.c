@@ -151,7 +151,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
         return deny(r, st, NULL);
 
     /* 3. the Host must be the name the TLS session was opened for */
-    if (h2o_url_parse_hostport(req->authority.base, req->authority.len, &host, &port) == NULL ||
+    if (h2o_url_parse_hostport(req->authority.base, req->authority.len, &host, &port) !=
+            req->authority.base + req->authority.len ||
         host.len == 0)
         return deny(r, GW_R_BAD_REQUEST, "missing or malformed Host");
     sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);

@@ -304,7 +304,8 @@ void pol_tls_clear(struct pol_tls *t);
  * Route lookup.  host: the request's host without the port, any case
  * (compared case-insensitively); path: the decoded request path without the
  * query (the caller has refused dot-segments, encoded '/' and NULs).
- * Exact host beats the longest wildcard beats "*"; within the host, the
+ * The first host group naming the host decides (exact, else the longest
+ * wildcard, else "*"; no fallback to a laxer group); within it, the
  * longest path_prefix whose methods include `method_bit` wins.  A prefix
  * matches at a segment boundary: "/api" matches "/api", "/api/x" but not
  * "/apix"; "/api/" matches "/api/x".  When no route of the exact host

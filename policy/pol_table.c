@@ -14,10 +14,12 @@
  * among equal prefixes the first whose methods include the request's wins
  * (config checking guarantees at most one does).
  *
- * Fallback: when the exact group has no route for the path and method, the
- * wildcard groups are tried from the longest suffix to the shortest, then
- * "*".  So "*.example.com /" still serves a path that the exact route for
- * api.example.com (prefix /v1/) does not cover.
+ * Host groups act like virtual hosts (nginx server blocks, Envoy virtual
+ * hosts): the first group that names the request's host decides -- the
+ * exact name, else the longest wildcard suffix, else "*" -- and a path or
+ * method that group does not cover is a 404.  There is no fallback to a
+ * laxer group: "*.example.com /" never serves a path of api.example.com,
+ * whose own routes (and client policy) were written for it.
  *
  * Lookups allocate nothing, lock nothing and only read the table: any
  * number of threads may call pol_route_match() on one configuration.
@@ -232,7 +234,6 @@ pol_route_match(const struct pol_config *c, const char *host, size_t hostlen, co
 {
     const struct pol_table *t;
     const struct tbl_group *g;
-    const struct pol_route *r;
     size_t i;
 
     if (c == NULL || c->table == NULL || method_bit == 0)
@@ -240,21 +241,15 @@ pol_route_match(const struct pol_config *c, const char *host, size_t hostlen, co
     t = c->table;
     if (hostlen <= TBL_HOST_MAX) {
         g = find_group(t->exact, t->nexact, host, hostlen);
-        if (g != NULL) {
-            r = group_match(g, path, pathlen, method_bit);
-            if (r != NULL)
-                return r;
-        }
+        if (g != NULL)
+            return group_match(g, path, pathlen, method_bit);
         /* the dot at i = 0 would leave nothing for '*' to stand for */
         for (i = 1; i < hostlen && t->nwild != 0; i++) {
             if (host[i] != '.')
                 continue;
             g = find_group(t->wild, t->nwild, host + i, hostlen - i);
-            if (g == NULL)
-                continue;
-            r = group_match(g, path, pathlen, method_bit);
-            if (r != NULL)
-                return r;
+            if (g != NULL)
+                return group_match(g, path, pathlen, method_bit);
         }
     }
     if (t->any != NULL)

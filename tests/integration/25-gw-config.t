@@ -17,13 +17,13 @@ like(r.stdout, r"configuration ok", "... and says so")
 r = admin("config", "check", "-c", path)
 is_(r.returncode, 0, "portcullis-admin config check passes it too")
 
-def bad(name, text, pattern, files=None):
+def bad(name, text, pattern, files=None, where=None):
     p = write(os.path.join(workdir(), name + ".yaml"), text)
     for f, t in (files or {}).items():
         write(os.path.join(workdir(), f), t)
     r = run([gateway_bin(), "-c", p, "--check"])
     is_(r.returncode, 1, "%s: --check exits 1" % name)
-    like(r.stderr, re.escape(p) + r":\d+:\d+: .*(" + pattern + ")",
+    like(r.stderr, re.escape(where or p) + r":\d+:\d+: .*(" + pattern + ")",
          "%s: --check names file:line:col and the reason" % name)
     r2 = run([gateway_bin(), "-c", p, "--foreground"], timeout=20)
     is_(r2.returncode, 1, "%s: the daemon refuses to start (exit 1)" % name)
@@ -40,8 +40,11 @@ bad("bad-duration", good.replace("routes:", "limits:\n  upstream_timeout: 30\nro
     "upstream_timeout")
 inc = rig.config(rig.route("api", "api.gw.test", "/")).replace(
     "routes:\n", "include: %s/inc/*.yaml\nroutes:\n" % workdir())
-bad("duplicate-route", inc, "duplicate|already",
-    files={"inc/a.yaml": "routes:\n" + rig.route("api", "b.gw.test", "/")})
+r = bad("duplicate-route", inc, "duplicate",
+        files={"inc/a.yaml": "routes:\n" + rig.route("api", "b.gw.test", "/")},
+        where=os.path.join(workdir(), "inc/a.yaml"))
+like(r.stderr, re.escape(os.path.join(workdir(), "duplicate-route.yaml")) + r":\d+:\d+",
+     "duplicate-route: the message names the first definition too")
 # errors found when the files are loaded (TLS stage), still with the listener's position
 bad("missing-cert", good.replace(rig.server_cert, "/nonexistent/cert.pem"), "certificate")
 other = ClientCA(os.path.join(workdir(), "other-ca"), name="Other CA")

@@ -787,7 +787,7 @@ test_match_segment_boundary(void **state)
     /* "/v1" matches "/v1" and "/v1/x" but not "/v1x" */
     assert_string_equal(match_name(c, "api.example.com", "/v1x", POL_M_GET), "api-root");
     assert_string_equal(match_name(c, "api.example.com", "/v10/a", POL_M_GET), "api-root");
-    assert_string_equal(match_name(c, "v1.example.org", "/v1x", POL_M_GET), "wild-org");
+    assert_string_equal(match_name(c, "v1.example.org", "/v1x", POL_M_GET), "(none)");
     assert_string_equal(match_name(c, "v1.example.org", "/v1", POL_M_GET), "only-v1");
     assert_string_equal(match_name(c, "v1.example.org", "/v1/", POL_M_GET), "only-v1");
     pol_config_free(c);
@@ -847,19 +847,20 @@ test_match_wildcard_and_any(void **state)
 }
 
 static void
-test_match_falls_back_exact_wildcard_any(void **state)
+test_match_host_group_decides_without_fallback(void **state)
 {
     struct pol_config *c = match_config();
 
     (void)state;
     /* api.example.com has "/": the exact group always answers */
     assert_string_equal(match_name(c, "api.example.com", "/w", POL_M_GET), "api-root");
-    /* v1.example.org only has /v1: other paths fall back to *.example.org */
-    assert_string_equal(match_name(c, "v1.example.org", "/other", POL_M_GET), "wild-org");
-    /* x.b.example.com: *.b.example.com takes "/" */
+    /* v1.example.org only has /v1: a laxer *.example.org route never serves its other paths */
+    assert_string_equal(match_name(c, "v1.example.org", "/other", POL_M_GET), "(none)");
+    assert_string_equal(match_name(c, "w.example.org", "/other", POL_M_GET), "wild-org");
+    /* x.b.example.com: *.b.example.com (the longest suffix) takes "/" */
     assert_string_equal(match_name(c, "x.b.example.com", "/anything", POL_M_GET), "wild-deep");
-    /* x.example.com: "*.example.com" has only /w; then "*" */
-    assert_string_equal(match_name(c, "x.example.com", "/healthz", POL_M_GET), "any");
+    /* x.example.com: "*.example.com" names the host and has only /w: no "*" */
+    assert_string_equal(match_name(c, "x.example.com", "/healthz", POL_M_GET), "(none)");
     assert_string_equal(match_name(c, "x.example.com", "/nothing", POL_M_GET), "(none)");
     pol_config_free(c);
 }
@@ -914,16 +915,29 @@ ref_best(const struct pol_config *c, enum pol_host_kind kind, const char *host, 
     return best;
 }
 
+static bool
+ref_has(const struct pol_config *c, enum pol_host_kind kind, const char *host)
+{
+    size_t i;
+
+    for (i = 0; i < c->nroutes; i++)
+        if (c->routes[i].host_kind == kind && strcmp(c->routes[i].host, host) == 0)
+            return true;
+    return false;
+}
+
+/* The first host group that names the host decides, like a virtual host. */
 static const struct pol_route *
 ref_match(const struct pol_config *c, const char *host, const char *path, unsigned m)
 {
-    const struct pol_route *r = ref_best(c, POL_HOST_EXACT, host, path, m);
     size_t i;
 
-    for (i = 1; r == NULL && host[i] != '\0'; i++)
-        if (host[i] == '.')
-            r = ref_best(c, POL_HOST_WILDCARD, host + i, path, m);
-    return r != NULL ? r : ref_best(c, POL_HOST_ANY, "*", path, m);
+    if (ref_has(c, POL_HOST_EXACT, host))
+        return ref_best(c, POL_HOST_EXACT, host, path, m);
+    for (i = 1; host[i] != '\0'; i++)
+        if (host[i] == '.' && ref_has(c, POL_HOST_WILDCARD, host + i))
+            return ref_best(c, POL_HOST_WILDCARD, host + i, path, m);
+    return ref_best(c, POL_HOST_ANY, "*", path, m);
 }
 
 static void
@@ -953,7 +967,7 @@ test_match_agrees_with_reference(void **state)
     }
     for (i = 0; i < sizeof(hpat) / sizeof(hpat[0]); i++) {
         for (k = 0; k < npfx; k++) {
-            /* leave some holes so fallbacks happen */
+            /* leave some holes: paths a host group does not cover */
             if ((i + k) % 4 == 3)
                 continue;
             o += (size_t)snprintf(yaml + o, (1 << 20) - o,
@@ -1117,7 +1131,7 @@ main(void)
         cmocka_unit_test(test_match_case_insensitive_host),
         cmocka_unit_test(test_match_methods),
         cmocka_unit_test(test_match_wildcard_and_any),
-        cmocka_unit_test(test_match_falls_back_exact_wildcard_any),
+        cmocka_unit_test(test_match_host_group_decides_without_fallback),
         cmocka_unit_test(test_match_no_match_and_bad_input),
         cmocka_unit_test(test_match_agrees_with_reference),
         cmocka_unit_test(test_match_many_routes_one_host),

@@ -349,7 +349,7 @@ class Gateway:
     def wait_access(self, pred, timeout=5):
         return wait_for(lambda: [a for a in self.access() if pred(a)], timeout)
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         os.kill(self.proc.pid, sig)
 
     def stop(self, sig=signal.SIGTERM, wait=30):
@@ -588,7 +588,7 @@ class Rig:
         up = self.ups[upstream].port if upstream in self.ups else upstream
         m = (", methods: [%s]" % ", ".join(methods)) if methods else ""
         s = ("  - name: %s\n"
-             "    match: { host: %s, path_prefix: %s%s }\n"
+             "    match: { host: \"%s\", path_prefix: %s%s }\n"
              "    upstream: \"%s\"\n") % (
             name, host, prefix, m, up if isinstance(up, str) else "http://127.0.0.1:%d" % up)
         if allow:
