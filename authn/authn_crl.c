@@ -203,7 +203,8 @@ authn_crlset_load(const char *path, STACK_OF(X509) * cas, struct authn_crlset **
         pc_log(LOG_ERR, "%s: no PEM CRL found", path);
         goto out;
     }
-    qsort(s->entries, s->n, sizeof(*s->entries), cmp_revoked);
+    if (s->n > 1)
+        qsort(s->entries, s->n, sizeof(*s->entries), cmp_revoked);
     *out = s;
     s = NULL;
     rc = PC_OK;
@@ -249,7 +250,7 @@ authn_crlset_has(const struct authn_crlset *s, const unsigned char issuer_id[32]
     struct revoked key;
     int idx = issuer_index(s, issuer_id);
 
-    if (idx < 0 || serial_len == 0 || serial_len > AUTHN_SERIAL_MAX)
+    if (idx < 0 || s->n == 0 || serial_len == 0 || serial_len > AUTHN_SERIAL_MAX)
         return false;
     memset(&key, 0, sizeof(key));
     key.issuer = (uint16_t)idx;

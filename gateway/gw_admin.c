@@ -126,6 +126,9 @@ gw_admin_stop(struct gw_proc *p)
     h2o_socket_read_stop(p->admin_sock);
     h2o_socket_close(p->admin_sock);
     h2o_context_dispose(&p->admin_ctx);
+    h2o_evloop_run(p->admin_ctx.loop, 0);
+    free(p->admin_ctx.queue); /* h2o 2.2.5 (evloop) never frees it */
+    p->admin_ctx.queue = NULL;
     h2o_config_dispose(&p->admin_conf);
     p->admin_ok = false;
 }

@@ -235,6 +235,10 @@ gw_worker_main(void *arg)
     teardown_upstreams(w);
     h2o_context_dispose(&w->ctx);
     h2o_evloop_run(w->loop, 0); /* let pending closes finish */
+    /* h2o 2.2.5 (evloop) h2o_multithread_destroy_queue() closes the queue
+     * but never frees it */
+    free(w->ctx.queue);
+    w->ctx.queue = NULL;
     gw_accesslog_ring_release(w->log);
     w->log = NULL;
     pc_rcu_unregister(rcu, w->rcu_slot);

@@ -7,6 +7,10 @@ set -u
 BUILD=${BUILD:-build}
 export BUILD
 export PORTCULLIS_BUILD=$(cd "$BUILD" && pwd)
+# sanitizer builds: fail on the first error, report leaks (minus h2o's own caches)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0}
 only_integration=0
 [ "${1:-}" = "--integration-only" ] && only_integration=1
 pass=0; fail=0
