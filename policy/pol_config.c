@@ -1,18 +1,14 @@
 /*
- * portcullis.yaml: the main file's schema (listen, threads, user, paths,
- * tls_policy, admin, log, limits, include), the include: pass over
- * policy.d, and the load/free of the whole configuration.  Issuers and
- * redis live in pol_issuer.c, routes in pol_route.c.
+ * portcullis.yaml: the keys of the main file (listen, threads, user,
+ * paths, tls_policy, admin, log, limits; routes: is handed to
+ * pol_route.c).  Issuers and redis live in pol_issuer.c; include: and the
+ * load itself in pol_load.c.
  *
- * A load either returns a complete, checked configuration or nothing: the
- * partial one built while checking is freed on any error.
+ * Contracts of the functions defined here: policy/internal.h.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <errno.h>
-#include <glob.h>
-#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,6 +3,8 @@
  * JWKS, with the algorithm allow-list) and redis: (the shared rate-limit
  * store, whose URL may carry a password: it is never quoted in a message
  * and is wiped when freed).
+ *
+ * Contracts of the functions defined here: policy/pol.h (public) and policy/internal.h.
  */
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -3,8 +3,9 @@
  * include: globs match (routes: only), then the checks over all routes and
  * the route table.  Either a complete configuration comes out or nothing:
  * whatever was built while checking is freed on any error.
+ *
+ * Contracts of the functions defined here: policy/pol.h (public) and policy/internal.h.
  */
-#include <errno.h>
 #include <glob.h>
 #include <limits.h>
 #include <stdio.h>

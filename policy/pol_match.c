@@ -8,6 +8,8 @@
  * live glob positions is advanced one character at a time, so the work is
  * at most (glob length) x (name length) steps whatever the stars, with no
  * backtracking to blow up.
+ *
+ * Contracts of the functions defined here: policy/pol.h (public) and policy/internal.h.
  */
 #include <string.h>
 

@@ -5,6 +5,8 @@
  * unique names over all files, no two routes for the same host and
  * path_prefix with overlapping methods.  Upstreams are shared by
  * (url, ca_file).
+ *
+ * Contracts of the functions defined here: policy/internal.h.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>

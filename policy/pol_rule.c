@@ -3,6 +3,8 @@
  * patterns, the jwt: decision (required: a block or an explicit off),
  * rate_limit:, and the headers it sets (headers.set and
  * jwt.claims_to_headers), which may never be the gateway's own.
+ *
+ * Contracts of the functions defined here: policy/internal.h.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,6 +4,8 @@
  * and the checked conversions of scalars (strings, booleans, integers,
  * durations, sizes, enums, paths) with messages that say what was
  * expected and what was found.
+ *
+ * Contracts of the functions defined here: policy/pol.h (public) and policy/internal.h.
  */
 #include <errno.h>
 #include <limits.h>

@@ -23,6 +23,8 @@
  *
  * Lookups allocate nothing, lock nothing and only read the table: any
  * number of threads may call pol_route_match() on one configuration.
+ *
+ * Contracts of the functions defined here: policy/pol.h (public) and policy/internal.h.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -4,6 +4,8 @@
  * `portcullis-admin tls audit`.  Lists are checked against what we accept
  * and joined with ':' for OpenSSL, so nothing a file says can smuggle in
  * an OpenSSL cipher-string operator ("!", "+", "ALL", "@SECLEVEL").
+ *
+ * Contracts of the functions defined here: policy/pol.h (public) and policy/internal.h.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,8 @@
  * what is checked differ from what is read), one document, unique scalar
  * keys.  Structural refusals stop the parse at the first one; the schema
  * layer above collects its own errors.
+ *
+ * Contracts of the functions defined here: policy/internal.h.
  */
 #include <stdlib.h>
 #include <string.h>
