@@ -13,8 +13,8 @@
 enum { O_CFG_FILE };
 
 static const struct cm_opt config_opts[] = {
-    [O_CFG_FILE] = {"-c", CM_OPT_VALUE, "FILE", "the gateway configuration (default "
-                                                CM_DEFAULT_GW_CONFIG ")"},
+    [O_CFG_FILE] = {"-c", CM_OPT_VALUE, "FILE",
+                    "the gateway configuration (default " CM_DEFAULT_GW_CONFIG ")"},
 };
 
 static enum cm_exit

@@ -103,8 +103,8 @@ pc_log(int level, const char *fmt, ...)
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         off = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-        n = snprintf(line + off, sizeof(line) - off, ".%03ldZ %s[%ld]: %s: ",
-                     ts.tv_nsec / 1000000, log_prog, (long)getpid(), level_name(level));
+        n = snprintf(line + off, sizeof(line) - off, ".%03ldZ %s[%ld]: %s: ", ts.tv_nsec / 1000000,
+                     log_prog, (long)getpid(), level_name(level));
     }
     if (n > 0)
         off += (size_t)n;
