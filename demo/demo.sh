@@ -71,7 +71,7 @@ threads: 2
 admin:
   listen: "127.0.0.1:$ADM"
 log:
-  access: access.log
+  access: ./access.log
 include: policy.d/*.yaml
 EOF
 cat > "$RUN/policy.d/billing.yaml" <<EOF

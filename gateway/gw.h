@@ -100,6 +100,7 @@ struct gw_metrics {
     _Atomic uint64_t conns_open;
     _Atomic uint64_t conns_total;
     _Atomic uint64_t hs_fail[GW_HS_MAX];
+    _Atomic uint64_t h2_abuse_closed; /* connections cut for too many early resets */
 };
 
 #define GW_INC(field) GW_ADD(field, 1)
@@ -180,8 +181,19 @@ SSL_CTX *gw_tls_upstream_ctx_new(const char *ca_file);
  */
 SSL *gw_req_ssl(h2o_req_t *req);
 
-/** The identity of the connection's verified client certificate, computed once. */
-const struct authn_peer *gw_conn_peer(SSL *ssl);
+/*
+ * Per-connection state, kept on the SSL object (freed with it): the
+ * identity of the verified client certificate, computed once, and the
+ * HTTP/2 abuse counter.  Only the connection's worker touches it.
+ */
+struct gw_conn {
+    struct authn_peer *peer;
+    uint32_t resets; /* HTTP/2 streams ended by the client before their response */
+    bool cut;        /* we closed it for abuse */
+};
+
+/** The connection's state, or NULL when no verified certificate names anyone. */
+struct gw_conn *gw_conn_get(SSL *ssl);
 
 /* --- workers and generations (gw_worker.c, gw_gen.c) --------------------- */
 
@@ -269,8 +281,10 @@ struct gw_req {
     struct gw_worker *w;
     const struct pol_route *route;
     const struct authn_peer *peer;
+    struct gw_conn *conn;
     enum gw_reason reason;
     const char *detail;        /* short, static or pool memory; never secrets */
+    struct timeval started;    /* when our handler first saw it */
     uint64_t proxied_at_ms;    /* loop time when handed to the upstream; 0 if not */
     struct timeval proxied_at; /* the same, wall clock, for upstream_ms */
     char request_id[33];

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -352,6 +353,36 @@ final_reason(const struct gw_req *r, const h2o_req_t *req)
     return r->reason;
 }
 
+/*
+ * HTTP/2 "rapid reset" (CVE-2023-44487): Debian's h2o 2.2.5 predates h2o's
+ * own mitigation.  A stream the client ends before its response costs us
+ * the work already done, so count them per connection and cut the
+ * connection of a client past limits.http2_max_resets.
+ */
+static void
+count_early_reset(struct gw_worker *w, struct gw_req *r, h2o_req_t *req)
+{
+    h2o_socket_t *sock;
+
+    /* no response yet: the stream was reset (or its connection went away)
+     * while we worked on it; h2o 2.2.5 stamps response_end_at either way */
+    if (r == NULL || r->conn == NULL || req->version < 0x200 || req->res.status != 0)
+        return;
+    if (++r->conn->resets <= w->gen->cfg->limits.http2_max_resets || r->conn->cut)
+        return;
+    r->conn->cut = true;
+    GW_INC(w->metrics.h2_abuse_closed);
+    pc_log(LOG_WARNING,
+           "closing the HTTP/2 connection of %s (serial %s): %u streams ended before "
+           "their response (limits.http2_max_resets %u)",
+           r->peer != NULL ? r->peer->identity : "-", r->peer != NULL ? r->peer->serial_hex : "-",
+           r->conn->resets, w->gen->cfg->limits.http2_max_resets);
+    sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn)
+                                                    : NULL;
+    if (sock != NULL)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR); /* h2o then closes it as a peer close */
+}
+
 static void
 log_access(h2o_logger_t *self, h2o_req_t *req)
 {
@@ -369,6 +400,7 @@ log_access(h2o_logger_t *self, h2o_req_t *req)
     (void)self;
     if (w == NULL)
         return;
+    count_early_reset(w, r, req);
     gettimeofday(&now, NULL);
     total_ms = ms_between(
         &req->timestamps.request_begin_at,

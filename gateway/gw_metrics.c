@@ -32,6 +32,7 @@ struct gw_folded {
     uint64_t lat_count;
     uint64_t conns_total;
     uint64_t hs_fail[GW_HS_MAX];
+    uint64_t h2_abuse_closed;
 };
 
 void
@@ -122,6 +123,7 @@ add_gen(struct gw_folded *f, struct gw_gen *g)
         f->conns_total += ld(&m->conns_total);
         for (k = 0; k < GW_HS_MAX; k++)
             f->hs_fail[k] += ld(&m->hs_fail[k]);
+        f->h2_abuse_closed += ld(&m->h2_abuse_closed);
     }
 }
 
@@ -155,6 +157,7 @@ folded_merge(struct gw_folded *dst, const struct gw_folded *src)
     dst->conns_total += src->conns_total;
     for (k = 0; k < GW_HS_MAX; k++)
         dst->hs_fail[k] += src->hs_fail[k];
+    dst->h2_abuse_closed += src->h2_abuse_closed;
 }
 
 void
@@ -275,6 +278,12 @@ gw_metrics_render(struct gw_proc *p, struct pc_buf *b)
     for (k = 0; k < GW_HS_MAX; k++)
         pc_buf_addf(b, "portcullis_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
                     gw_hs_fail_name((enum gw_hs_fail)k), (unsigned long long)f->hs_fail[k]);
+    pc_buf_addf(b,
+                "# HELP portcullis_http2_connections_cut_total HTTP/2 connections closed for "
+                "too many streams reset before their response.\n"
+                "# TYPE portcullis_http2_connections_cut_total counter\n"
+                "portcullis_http2_connections_cut_total %llu\n",
+                (unsigned long long)f->h2_abuse_closed);
     pc_buf_addf(b,
                 "# HELP portcullis_config_reloads_total Configuration reloads, by result.\n"
                 "# TYPE portcullis_config_reloads_total counter\n"

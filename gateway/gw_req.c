@@ -10,6 +10,7 @@
  * the response (gw_proxy.c rewrites h2o's own upstream errors).
  */
 #include <string.h>
+#include <sys/time.h>
 
 #include "common/pc_str.h"
 #include "gateway/gw.h"
@@ -30,6 +31,7 @@ gw_req_attach(h2o_req_t *req, struct gw_worker *w)
     r->req = req;
     r->w = w;
     r->reason = GW_R_OK;
+    gettimeofday(&r->started, NULL);
     gw_request_id_new(r->request_id);
     return r;
 }
@@ -126,7 +128,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     ssl = gw_req_ssl(req);
     if (ssl == NULL)
         return deny(r, GW_R_INTERNAL, NULL);
-    r->peer = gw_conn_peer(ssl);
+    r->conn = gw_conn_get(ssl);
+    r->peer = r->conn != NULL ? r->conn->peer : NULL;
     if (r->peer == NULL)
         return deny(r, GW_R_NO_CERT, "the client certificate names no usable identity");
 

@@ -5,7 +5,7 @@
  * and the client SSL_CTX used towards https:// upstreams.
  *
  * Runs in the control thread (building contexts, CRL polling) and in
- * workers (callbacks during handshakes, gw_conn_peer per request).
+ * workers (callbacks during handshakes, gw_conn_get per request).
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -32,26 +32,31 @@
 #define GW_TLS_GROUPS "X25519:P-256:P-384"
 
 static int idx_listener = -1; /* SSL_CTX ex_data: struct gw_listener * */
-static int idx_peer = -1;     /* SSL ex_data: struct authn_peer * (owned) */
+static int idx_conn = -1;     /* SSL ex_data: struct gw_conn * (owned) */
 static int idx_verr = -1;     /* SSL ex_data: (intptr_t) verify error + 1, or 0 */
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void
-peer_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
+    struct gw_conn *c = ptr;
+
     (void)parent;
     (void)ad;
     (void)idx;
     (void)argl;
     (void)argp;
-    authn_peer_free(ptr);
+    if (c == NULL)
+        return;
+    authn_peer_free(c->peer);
+    free(c);
 }
 
 static void
 idx_init(void)
 {
     idx_listener = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    idx_peer = SSL_get_ex_new_index(0, NULL, NULL, NULL, peer_free_cb);
+    idx_conn = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free_cb);
     idx_verr = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
@@ -90,25 +95,29 @@ gw_tls_listener(SSL *ssl)
     return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), idx_listener);
 }
 
-const struct authn_peer *
-gw_conn_peer(SSL *ssl)
+struct gw_conn *
+gw_conn_get(SSL *ssl)
 {
-    struct authn_peer *p = SSL_get_ex_data(ssl, idx_peer);
+    struct gw_conn *c = SSL_get_ex_data(ssl, idx_conn);
+    struct authn_peer *p = NULL;
     X509 *cert;
 
-    if (p != NULL)
-        return p;
+    if (c != NULL)
+        return c;
     /* resumed sessions carry the verify result of their full handshake */
     if (SSL_get_verify_result(ssl) != X509_V_OK)
         return NULL;
     cert = SSL_get0_peer_certificate(ssl);
     if (cert == NULL || authn_peer_new(cert, &p) != PC_OK)
         return NULL;
-    if (SSL_set_ex_data(ssl, idx_peer, p) != 1) {
+    c = pc_xcalloc(1, sizeof(*c));
+    c->peer = p;
+    if (SSL_set_ex_data(ssl, idx_conn, c) != 1) {
         authn_peer_free(p);
+        free(c);
         return NULL;
     }
-    return p;
+    return c;
 }
 
 /* --- handshake callbacks (worker threads) ----------------------------------- */

@@ -42,7 +42,7 @@ def ok(cond, name, diag=None):
         _failed += 1
         print("not ok %d - %s" % (_n, name), flush=True)
         if diag is not None:
-            for line in str(diag).splitlines()[:40]:
+            for line in str(diag)[-4000:].splitlines()[-40:]:
                 print("#   " + line, flush=True)
     return bool(cond)
 
@@ -51,14 +51,19 @@ def is_(got, expected, name):
     return ok(got == expected, name, "got:      %r\nexpected: %r" % (got, expected))
 
 
+def _short(v, n=1500):
+    r = repr(v)
+    return r if len(r) <= n else r[:n // 2] + " ... " + r[-n // 2:]
+
+
 def like(got, pattern, name):
     return ok(got is not None and re.search(pattern, got) is not None, name,
-              "got: %r\ndoes not match: %r" % (got, pattern))
+              "got: %s\ndoes not match: %r" % (_short(got), pattern))
 
 
 def unlike(got, pattern, name):
     return ok(got is not None and re.search(pattern, got) is None, name,
-              "got: %r\nmatches: %r" % (got, pattern))
+              "got: %s\nmatches: %r" % (_short(got), pattern))
 
 
 def diag(msg):
