@@ -99,7 +99,7 @@ show() { # title, then curl arguments
     out=$($C -w '\n%{http_code}' "$@" 2>&1)
     code=$(printf '%s' "$out" | tail -1)
     bold "$title"
-    say "\$ curl ${*//$RUN\//}"
+    say "\$ curl $(printf '%q ' "${@//$RUN\//}")"
     printf '%s\n' "$out" | sed '$d' | head -c 600 | sed 's/^/    /'
     [ "$code" = 000 ] && say "-> refused in the TLS handshake (no HTTP response)" || say "-> HTTP $code"
 }
@@ -125,9 +125,18 @@ $ADMIN --ca-dir "$RUN/ca" client revoke web --reason keyCompromise | sed 's/^/  
 sleep 1.2
 show "    the same certificate now" --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" "$URL"
 
-bold "11. The access log (one JSON line per request) and the handshake refusals"
+bold "11. The access log (one JSON line per request; shown here as columns) and the handshake refusals"
 sleep 0.3
-tail -n 3 "$RUN/access.log" | sed 's/^/    /' | cut -c1-220
+$PY - "$RUN/access.log" <<'PYEOF'
+import json, sys
+print("    %-10s %-6s %-19s %-36s %s" % ("status", "decision", "reason", "identity", "route"))
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    print("    %-10s %-6s %-19s %-36s %s" % (a["status"], a["decision"], a["reason"],
+                                             a.get("identity") or "-", a.get("route") or "-"))
+PYEOF
 grep "handshake refused" "$RUN/gateway.log" | sed 's/^.*warn: /    /' | cut -c1-200
+bold "12. Metrics (http://127.0.0.1:$ADM/metrics), a few lines"
+curl -s "http://127.0.0.1:$ADM/metrics" | grep -E '^portcullis_(requests_total|tls_handshake_failures_total\{reason="(no_certificate|unknown_ca|revoked)")' | sed 's/^/    /'
 echo
 echo "demo: done (files in demo/run/)"

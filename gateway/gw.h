@@ -166,6 +166,9 @@ struct gw_listener *gw_tls_listener(SSL *ssl);
 int gw_tls_listener_init(struct gw_listener *l, const struct pol_config *cfg);
 void gw_tls_listener_clear(struct gw_listener *l);
 
+/** CRL reloads that succeeded and that were refused, since start (control thread). */
+void gw_tls_crl_stats(uint64_t *reloads, uint64_t *refused);
+
 /** Load the CRL of `l` if its file changed; publish it.  Control thread. */
 void gw_tls_crl_poll(struct gw_listener *l, bool initial_ok_required, int *err);
 
@@ -360,8 +363,6 @@ struct gw_proc {
     struct gw_folded *folded;
     uint64_t reloads_ok;
     uint64_t reloads_failed;
-    uint64_t crl_reloads;
-    uint64_t crl_errors;
     time_t started_at;
     bool stopping;
 };

@@ -245,6 +245,31 @@ render_latency(struct pc_buf *b, const struct gw_folded *f)
                 (unsigned long long)f->lat_count);
 }
 
+static void
+render_crl(struct pc_buf *b, struct gw_proc *p)
+{
+    uint64_t reloads, refused;
+    size_t i;
+
+    gw_tls_crl_stats(&reloads, &refused);
+    pc_buf_addf(b, "# HELP portcullis_crl_loads_total CRL files loaded (at start and on change), "
+                   "and refused.\n# TYPE portcullis_crl_loads_total counter\n"
+                   "portcullis_crl_loads_total{result=\"ok\"} %llu\n"
+                   "portcullis_crl_loads_total{result=\"refused\"} %llu\n",
+                (unsigned long long)reloads, (unsigned long long)refused);
+    pc_buf_adds(b, "# HELP portcullis_crl_revoked_certificates Serials in the CRL in force, by "
+                   "listener.\n# TYPE portcullis_crl_revoked_certificates gauge\n");
+    for (i = 0; p->current != NULL && i < p->current->nlisteners; i++) {
+        const struct gw_listener *l = &p->current->listeners[i];
+        /* the control thread is the only writer of l->crl */
+        const struct authn_crlset *set = atomic_load(&l->crl);
+        if (set == NULL)
+            continue;
+        pc_buf_addf(b, "portcullis_crl_revoked_certificates{listener=\"%s\"} %zu\n",
+                    l->conf->address, authn_crlset_count(set));
+    }
+}
+
 void
 gw_metrics_render(struct gw_proc *p, struct pc_buf *b)
 {
@@ -264,6 +289,7 @@ gw_metrics_render(struct gw_proc *p, struct pc_buf *b)
     }
     render_requests(b, f);
     render_latency(b, f);
+    render_crl(b, p);
     pc_buf_addf(b,
                 "# HELP portcullis_connections_open Client connections open now.\n"
                 "# TYPE portcullis_connections_open gauge\nportcullis_connections_open %llu\n",

@@ -513,6 +513,15 @@ gw_tls_listener_clear(struct gw_listener *l)
 
 /* --- CRL reload (control thread) ----------------------------------------- */
 
+static uint64_t crl_reloads, crl_refused; /* control thread only */
+
+void
+gw_tls_crl_stats(uint64_t *reloads, uint64_t *refused)
+{
+    *reloads = crl_reloads;
+    *refused = crl_refused;
+}
+
 void
 gw_tls_crl_poll(struct gw_listener *l, bool initial, int *err)
 {
@@ -544,6 +553,7 @@ gw_tls_crl_poll(struct gw_listener *l, bool initial, int *err)
         pc_log(LOG_ERR, "%s:%u:%u: crl %s refused%s", pl->pos.file, pl->pos.line, pl->pos.col,
                pl->crl, initial ? "" : "; keeping the previous CRL");
         l->crl_stat.failing = true;
+        crl_refused++;
         *err = PC_ERR_INVALID;
         return;
     }
@@ -553,10 +563,12 @@ gw_tls_crl_poll(struct gw_listener *l, bool initial, int *err)
                initial ? "" : "; keeping the previous CRL");
         authn_crlset_free(set);
         l->crl_stat.failing = true;
+        crl_refused++;
         *err = PC_ERR_INVALID;
         return;
     }
     l->crl_stat.failing = false;
+    crl_reloads++;
     if (!initial)
         pc_log(LOG_INFO, "crl %s reloaded: %zu revoked", pl->crl, authn_crlset_count(set));
     pc_rcu_retire(pc_rcu_global(), atomic_exchange(&l->crl, set), authn_crlset_free_void);

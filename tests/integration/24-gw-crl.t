@@ -58,6 +58,8 @@ ok(wait_for(lambda: gw.log().count("reloaded: 1 revoked") >= 2, 3), "the good CR
 lines = gw.wait_access(lambda a: a.get("reason") == "cert-revoked")
 ok(len(lines) >= 2, "the access log records cert-revoked denials")
 ok(rig.metric(r'reason="cert-revoked"') >= 2, "metrics count cert-revoked denials")
+ok(rig.metric(r'portcullis_crl_revoked_certificates') == 1, "metrics: one serial in the CRL in force")
+ok(rig.metric(r'portcullis_crl_loads_total\{result="refused"\}') >= 2, "metrics count refused CRL files")
 h1.close()
 h2c.close()
 bob_conn.close()
