@@ -198,6 +198,59 @@ struct gw_conn {
 /** The connection's state, or NULL when no verified certificate names anyone. */
 struct gw_conn *gw_conn_get(SSL *ssl);
 
+/* --- JWKS key sets (gw_jwks.c) ------------------------------------------- */
+
+/*
+ * The keys of one issuer's key source (jwks_uri or jwks_file), kept across
+ * generations.  Workers read `ks` (pc_rcu) and the atomics; the fetcher
+ * thread and the control thread write them.
+ */
+struct gw_jwks {
+    struct gw_jwks *next;
+    char *issuer; /* the issuer's name in the configuration */
+    char *uri;    /* NULL for a jwks_file */
+    char *file;
+    char *ca_file;
+    unsigned algs;
+    _Atomic uint64_t min_refetch_ms;
+    _Atomic uint64_t max_stale_ms;
+    _Atomic(struct authn_keyset *) ks;
+    _Atomic uint64_t fetched_at_ms;   /* last success, wall clock */
+    _Atomic uint64_t fresh_until_ms;  /* when the next refresh was due */
+    _Atomic uint64_t last_attempt_ms;
+    _Atomic uint64_t attempt_seq;     /* completed fetch attempts */
+    _Atomic bool want;                /* a worker met an unknown kid */
+    _Atomic uint64_t loads_ok;
+    _Atomic uint64_t loads_failed;
+    /* under the registry lock (fetcher, control thread) */
+    unsigned refs;
+    uint64_t next_refresh_ms;
+    uint64_t backoff_ms;
+    struct timespec mtime; /* jwks_file: control thread only */
+    off_t size;
+    ino_t ino;
+};
+
+uint64_t gw_now_ms(void);
+int gw_jwks_start(void);
+void gw_jwks_stop(void);
+/** The entry for an issuer's key source (created, or shared with an earlier generation). */
+struct gw_jwks *gw_jwks_acquire(const struct pol_issuer *iss);
+void gw_jwks_release(struct gw_jwks *j);
+/** Control tick: reload jwks_file documents that changed. */
+void gw_jwks_poll_files(void);
+/** Worker: the keys in force, or NULL (none yet, or stale past max_stale). */
+const struct authn_keyset *gw_jwks_keys(struct gw_jwks *j, uint64_t now_ms);
+/*
+ * Worker, after an unknown kid: ask for a refetch.  True when the caller
+ * should wait for gw_jwks_attempts() to pass *seq; false when the keys were
+ * fetched less than min_refetch_interval ago (the kid is really unknown).
+ */
+bool gw_jwks_request_refetch(struct gw_jwks *j, uint64_t now_ms, uint64_t *seq);
+uint64_t gw_jwks_attempts(struct gw_jwks *j);
+/** Whether every issuer of `g` has keys in force (readiness). */
+bool gw_jwks_all_ready(struct gw_gen *g, const char **which);
+
 /* --- workers and generations (gw_worker.c, gw_gen.c) --------------------- */
 
 struct gw_route_rt {
@@ -228,6 +281,10 @@ struct gw_worker {
     struct gw_logring *log;
     h2o_linklist_t conns; /* open client connections (struct gw_conn_link) */
     size_t nconns;
+    struct authn_tcache *tcache; /* verified tokens */
+    h2o_linklist_t parked;       /* requests waiting for a JWKS refetch (struct gw_park) */
+    h2o_timeout_t park_timeout;
+    h2o_timeout_entry_t park_entry;
     bool draining;
     uint64_t drain_deadline;
     _Atomic bool done;
@@ -246,6 +303,7 @@ struct gw_gen {
     SSL_CTX **upstream_ssl; /* per upstream; NULL for http */
     size_t nupstreams;
     SSL_CTX *default_upstream_ssl;
+    struct gw_jwks **jwks; /* per issuer */
     struct gw_worker *workers;
     unsigned nworkers;
     _Atomic int state;
@@ -271,7 +329,9 @@ void *gw_worker_main(void *arg);
 /** The worker running the current thread (NULL outside workers). */
 struct gw_worker *gw_worker_self(void);
 
-/* --- request pipeline (gw_req.c, gw_proxy.c, gw_problem.c, gw_plain.c) --- */
+/* --- request pipeline (gw_req.c, gw_jwt.c, gw_proxy.c, gw_problem.c, gw_plain.c) --- */
+
+#define GW_PARK_POLL_MS 5 /* parked requests look for a finished JWKS fetch this often */
 
 /*
  * Per-request state, allocated from the request pool as an h2o prefilter
@@ -288,6 +348,9 @@ struct gw_req {
     enum gw_reason reason;
     const char *detail;        /* short, static or pool memory; never secrets */
     struct timeval started;    /* when our handler first saw it */
+    /* the token, for the access log (pool copies; NULL when none) */
+    const char *sub, *iss, *kid, *jti;
+    const char *token_error;   /* authn_jwt_err_str of a refusal */
     uint64_t proxied_at_ms;    /* loop time when handed to the upstream; 0 if not */
     struct timeval proxied_at; /* the same, wall clock, for upstream_ms */
     char request_id[33];
@@ -312,6 +375,13 @@ int gw_problem_send(struct gw_req *r, const char *detail);
 /** The JSON body for reason/status/detail (pool memory). */
 h2o_iovec_t gw_problem_body(h2o_mem_pool_t *pool, enum gw_reason reason, const char *detail,
                             const char *request_id);
+
+/** The JWT stage of r's route; answers, parks or continues (gw_req_after_jwt). */
+int gw_jwt_stage(struct gw_req *r);
+/** The stages after the JWT: rate limit, then the proxy. */
+int gw_req_after_jwt(struct gw_req *r);
+void gw_jwt_worker_init(struct gw_worker *w);
+void gw_jwt_worker_clear(struct gw_worker *w);
 
 /** Rewrite headers for the upstream and hand the request to h2o's proxy. */
 int gw_proxy_send(struct gw_req *r);

@@ -428,7 +428,10 @@ log_access(h2o_logger_t *self, h2o_req_t *req)
          r != NULL && r->peer != NULL ? strlen(r->peer->identity) : 0);
     lstr(&l, "cert_serial", r != NULL && r->peer != NULL ? r->peer->serial_hex : NULL,
          r != NULL && r->peer != NULL ? strlen(r->peer->serial_hex) : 0);
-    lstr(&l, "sub", NULL, 0);
+    lstr(&l, "sub", r != NULL ? r->sub : NULL, r != NULL && r->sub != NULL ? strlen(r->sub) : 0);
+    lstr(&l, "iss", r != NULL ? r->iss : NULL, r != NULL && r->iss != NULL ? strlen(r->iss) : 0);
+    lstr(&l, "kid", r != NULL ? r->kid : NULL, r != NULL && r->kid != NULL ? strlen(r->kid) : 0);
+    lstr(&l, "jti", r != NULL ? r->jti : NULL, r != NULL && r->jti != NULL ? strlen(r->jti) : 0);
     lstr(&l, "route", r != NULL && r->route != NULL ? r->route->name : NULL,
          r != NULL && r->route != NULL ? strlen(r->route->name) : 0);
     if (gw_reason_is_deny(reason))

@@ -3,6 +3,7 @@
  * plain HTTP on a loopback address, served by the control thread's own h2o
  * loop so that scrapes never touch the workers' loops.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,14 +35,21 @@ reply(h2o_req_t *req, int status, const char *reason, const char *ctype, const c
 }
 
 static bool
-is_ready(struct gw_proc *p, const char **why)
+is_ready(struct gw_proc *p, const char **why, char *buf, size_t cap)
 {
+    const char *issuer = NULL;
+
     if (p->stopping) {
         *why = "shutting down";
         return false;
     }
     if (p->current == NULL || atomic_load(&p->current->state) != GW_GEN_RUNNING) {
         *why = "no running configuration";
+        return false;
+    }
+    if (!gw_jwks_all_ready(p->current, &issuer)) {
+        snprintf(buf, cap, "issuer %s has no keys", issuer);
+        *why = buf;
         return false;
     }
     *why = "ready";
@@ -61,8 +69,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz")))
         return reply(req, 200, "OK", "text/plain", H2O_STRLIT("ok\n"));
     if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/readyz"))) {
-        char body[128];
-        bool ok = is_ready(h->proc, &why);
+        char body[256], wbuf[192];
+        bool ok = is_ready(h->proc, &why, wbuf, sizeof(wbuf));
         int n = snprintf(body, sizeof(body), "%s\n", why);
         return reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", body,
                      (size_t)n);

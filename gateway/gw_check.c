@@ -5,10 +5,13 @@
  */
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "authn/authn_jwt.h"
 #include "common/pc_err.h"
+#include "common/pc_file.h"
 #include "common/pc_log.h"
 #include "gateway/gw.h"
 
@@ -49,6 +52,23 @@ gw_config_check(const char *path)
         if (c == NULL)
             bad++;
         SSL_CTX_free(c);
+    }
+    for (i = 0; i < cfg->nissuers; i++) {
+        const struct pol_issuer *is = &cfg->issuers[i];
+        struct authn_keyset *ks = NULL;
+        char *buf = NULL, err[256] = "";
+        size_t len = 0, skipped = 0;
+        if (is->jwks_file == NULL)
+            continue; /* jwks_uri: fetched at run time; --check makes no network call */
+        if (pc_file_read(is->jwks_file, AUTHN_JWKS_MAX_BYTES, &buf, &len) != PC_OK ||
+            authn_keyset_parse(buf, len, is->algorithms, &ks, &skipped, err, sizeof(err)) !=
+                PC_OK) {
+            pc_log(LOG_ERR, "%s:%u:%u: issuers.%s.jwks_file %s: %s", is->pos.file, is->pos.line,
+                   is->pos.col, is->name, is->jwks_file, err[0] != '\0' ? err : "unreadable");
+            bad++;
+        }
+        authn_keyset_free(ks);
+        free(buf);
     }
     if (cfg->user != NULL && getpwnam(cfg->user) == NULL) {
         pc_log(LOG_ERR, "%s: user %s: no such user", path, cfg->user);

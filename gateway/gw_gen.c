@@ -9,6 +9,7 @@
 
 #include "common/pc_err.h"
 #include "common/pc_log.h"
+#include "authn/authn_jwt.h"
 #include "common/pc_mem.h"
 #include "gateway/gw.h"
 
@@ -76,6 +77,12 @@ gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
             continue;
         g->upstream_ssl[i] = gw_tls_upstream_ctx_new(cfg->upstreams[i].ca_file);
         if (g->upstream_ssl[i] == NULL)
+            goto out;
+    }
+    g->jwks = pc_xcalloc(cfg->nissuers + 1, sizeof(*g->jwks));
+    for (i = 0; i < cfg->nissuers; i++) {
+        g->jwks[i] = gw_jwks_acquire(&cfg->issuers[i]);
+        if (g->jwks[i] == NULL)
             goto out;
     }
     register_hosts(g);
@@ -172,6 +179,10 @@ gw_gen_free(struct gw_gen *g)
     free(g->listeners);
     for (j = 0; j < g->nupstreams; j++)
         SSL_CTX_free(g->upstream_ssl[j]);
+    if (g->jwks != NULL)
+        for (j = 0; g->jwks[j] != NULL; j++)
+            gw_jwks_release(g->jwks[j]);
+    free(g->jwks);
     free(g->upstream_ssl);
     SSL_CTX_free(g->default_upstream_ssl);
     pol_config_free(g->cfg);

@@ -339,6 +339,8 @@ on_tick(h2o_timeout_entry_t *entry)
             gw_tls_crl_poll(&proc.current->listeners[i], false, &err);
         }
     }
+    if (!proc.stopping)
+        gw_jwks_poll_files();
     reap_generations();
     pc_rcu_reclaim(pc_rcu_global());
     if (proc.stopping && proc.ndraining == 0 && gw_gen_finished(proc.current)) {
@@ -427,6 +429,8 @@ serve(struct pol_config *cfg, bool foreground)
     g->id = ++proc.next_gen_id;
     if (drop_privileges(g->cfg->user) != PC_OK)
         goto out;
+    if (gw_jwks_start() != PC_OK) /* first fetches of jwks_uri issuers start now */
+        goto out;
     if (gw_accesslog_start(g->cfg->access_log, g->cfg->access_log_path) != 0)
         goto out;
     if (admin_fd >= 0)
@@ -462,6 +466,7 @@ out:
     gw_admin_stop(&proc);
     gw_accesslog_stop();
     gw_metrics_folded_free(&proc);
+    gw_jwks_stop();
     pc_rcu_drain_unsafe(pc_rcu_global());
     if (tick_ok && h2o_timeout_is_linked(&tick_entry))
         h2o_timeout_unlink(&tick_entry);

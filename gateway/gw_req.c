@@ -169,10 +169,16 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     r->route = route;
     if (!pol_route_allows(route, &r->peer->names, NULL))
         return deny(r, GW_R_CERT_NOT_ALLOWED, "this client identity is not allowed on this route");
-    if (route->jwt != NULL) /* fail closed until token verification is wired in */
-        return deny(r, GW_R_TOKEN_INVALID, "token verification is not available");
+    /* 5. the access token, then the stages after it */
+    if (route->jwt != NULL)
+        return gw_jwt_stage(r);
+    return gw_req_after_jwt(r);
+}
 
-    /* 5. proxy */
+int
+gw_req_after_jwt(struct gw_req *r)
+{
+    /* 6. proxy */
     return gw_proxy_send(r);
 }
 

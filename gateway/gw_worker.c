@@ -192,7 +192,8 @@ force_close(struct gw_worker *w)
 static bool
 drained(struct gw_worker *w)
 {
-    return w->nconns == 0 && !h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout);
+    return w->nconns == 0 && h2o_linklist_is_empty(&w->parked) &&
+           !h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout);
 }
 
 void *
@@ -209,6 +210,7 @@ gw_worker_main(void *arg)
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &g->globalconf);
     w->log = gw_accesslog_ring_new();
+    gw_jwt_worker_init(w);
     ok = w->rcu_slot >= 0 && setup_upstreams(w) == PC_OK && open_listeners(w) == PC_OK;
     if (!ok) {
         pc_log(LOG_ERR, "worker %u of generation %lu failed to start", w->id, g->id);
@@ -233,6 +235,7 @@ gw_worker_main(void *arg)
     w->lsocks = NULL;
     w->accept = NULL;
     teardown_upstreams(w);
+    gw_jwt_worker_clear(w);
     h2o_context_dispose(&w->ctx);
     h2o_evloop_run(w->loop, 0); /* let pending closes finish */
     /* h2o 2.2.5 (evloop) h2o_multithread_destroy_queue() closes the queue

@@ -230,6 +230,7 @@ struct pol_limits {
     uint64_t upstream_timeout_ms;
     uint64_t upstream_keepalive_ms;
     uint64_t shutdown_timeout_ms;
+    size_t token_cache_entries; /* verified tokens cached per worker; 0 = no cache */
 };
 
 /* --- the whole configuration --------------------------------------------- */

@@ -420,6 +420,7 @@ pol_limits_default(struct pol_limits *l)
     l->upstream_timeout_ms = PC_UPSTREAM_TIMEOUT_MS;
     l->upstream_keepalive_ms = PC_UPSTREAM_KEEPALIVE_MS;
     l->shutdown_timeout_ms = PC_SHUTDOWN_TIMEOUT_MS;
+    l->token_cache_entries = PC_TOKEN_CACHE_ENTRIES;
 }
 
 static void
@@ -430,7 +431,8 @@ parse_limits(struct pol_ctx *ctx, const struct pol_node *root)
                                        "request_timeout",  "http2_idle_timeout",
                                        "upstream_timeout", "upstream_keepalive",
                                        "shutdown_timeout", "http2_max_concurrent_streams",
-                                       "http2_max_resets", NULL};
+                                       "http2_max_resets", "token_cache_entries",
+                                       NULL};
     struct pol_limits *l = &ctx->cfg->limits;
     const struct pol_node *v = pol_map_get(root, "limits");
     uint64_t x;
@@ -461,6 +463,8 @@ parse_limits(struct pol_ctx *ctx, const struct pol_node *root)
         l->http2_max_concurrent_streams = (uint32_t)x;
     if (pol_get_u64(ctx, v, "http2_max_resets", 1, 100000, &x) == PC_OK)
         l->http2_max_resets = (uint32_t)x;
+    if (pol_get_u64(ctx, v, "token_cache_entries", 0, PC_TOKEN_CACHE_MAX, &x) == PC_OK)
+        l->token_cache_entries = (size_t)x;
 out:
     pol_kp_pop(ctx, saved);
 }
