@@ -196,13 +196,13 @@ check() { # peer what expect(200|reject) url curl-args...
     esac
     if [ "$PEER_PID" != 0 ] && ! alive "$PEER_PID"; then # a dead peer "rejects" everything
         res=FAIL
-        got="$got; the peer has exited (see run/$peer.out)"
+        got="$got; the peer has exited"
     fi
     printf '%s\t%s\t%s\t%s\t%s\n' "$peer" "$what" "$exp" "$got" "$res" >>"$OUT/checks.tsv"
     [ $res = PASS ] || { log "CHECK FAIL: $peer: $what (expected $exp, got $got)"; SKIP[$peer]="not measured: enforcement check FAILED"; }
 }
 run_checks() { # peer
-    local p=$1 u j f port got CERT=(--cert "$PKI/client.pem" --key "$PKI/client.key")
+    local p=$1 u j port got CERT=(--cert "$PKI/client.pem" --key "$PKI/client.key")
     u=$(endpoint "$p" mtls curl)
     if [ "$p" = direct ]; then check direct "plaintext straight to the upstream" 200 "$u"; return; fi
     check "$p" "client cert -> 200 + upstream body" 200 "$u" "${CERT[@]}"
@@ -217,7 +217,14 @@ run_checks() { # peer
         /<<< .*NewSessionTicket/ {t++} END {printf "%s %s %s, %d session ticket(s)", v, c, k, t}')
     printf '%s\t%s\t%s\t%s\t%s\n' "$p" "negotiated TLS (openssl s_client)" - "$got" INFO >>"$OUT/checks.tsv"
     j=$(endpoint "$p" jwt curl)
-    [ $WANT_JWT = 1 ] && [ -n "$j" ] || return 0
+    if [ $WANT_JWT = 1 ] && [ -n "$j" ]; then run_jwt_checks "$p" "$j"; fi
+    if ! alive "$PEER_PID"; then
+        NOTES+=("$p exited during the enforcement checks: $(tail -1 "$RUN/$p.out")")
+        log "${NOTES[-1]}"
+    fi
+}
+run_jwt_checks() { # peer url
+    local p=$1 j=$2 f CERT=(--cert "$PKI/client.pem" --key "$PKI/client.key")
     check "$p" "jwt: cert + RS256 token -> 200" 200 "$j" "${CERT[@]}" -H "Authorization: Bearer $(cat "$PKI/jwt-rs256.txt")"
     check "$p" "jwt: cert + ES256 token -> 200" 200 "$j" "${CERT[@]}" -H "Authorization: Bearer $(cat "$PKI/jwt-es256.txt")"
     check "$p" "jwt: cert, no token -> rejected" reject "$j" "${CERT[@]}"
