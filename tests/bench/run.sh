@@ -50,12 +50,12 @@ declare -A ALIAS=(
 )
 ALIAS[all]="${ALIAS[default]} ${ALIAS[jwt]}"
 SCS=()
-for sc in $SCENARIOS; do SCS+=(${ALIAS[$sc]:-$sc}); done
+for sc in $SCENARIOS; do read -r -a names <<<"${ALIAS[$sc]:-$sc}"; SCS+=("${names[@]}"); done
 read -r -a ORDER <<<"$PEERS"
 WANT_JWT=0
 for sc in "${SCS[@]}"; do
     [ -n "${SCEN[$sc]:-}" ] || { echo "unknown scenario $sc (known: ${!SCEN[*]})" >&2; exit 2; }
-    [[ ${SCEN[$sc]} == *" jwt"* ]] && WANT_JWT=1 || true
+    if [[ ${SCEN[$sc]} == *" jwt"* ]]; then WANT_JWT=1; fi
 done
 
 STAMP=$(date +%Y%m%d-%H%M%S)
