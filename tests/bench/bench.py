@@ -180,30 +180,36 @@ def report(d):
     print("| peer | check | expected | got | result |\n|---|---|---|---|---|")
     for c in checks:
         print("| " + " | ".join(c) + " |")
-    peers = meta["peers"]
+    peers, cells = meta["peers"], {}
+    for sc in meta["scenarios"]:
+        for p in peers:
+            rs = sorted((r for r in rows if r["peer"] == p and r["scenario"] == sc), key=lambda r: r["rep"])
+            clean = [r for r in rs if not r["errors"]]
+            cells[p, sc] = (rs, clean, med(clean, "rps"), med(clean, "peer_us_req"))
+
+    def ratio(p, ref, sc):
+        _, _, rps, us = cells.get((p, sc), (None, None, None, None))
+        _, _, rrps, rus = cells.get((ref, sc), (None, None, None, None))
+        if p in (ref, "direct") or not (rps and us and rrps and rus):
+            return "-"
+        return f"{us / rus:.2f}x, {rps / rrps:.2f}x"
+
+    if "portcullis" in peers:
+        print("\n## Summary: portcullis ÷ peer (CPU µs/req, req/s; medians)\n")
+        print("| scenario | vs nginx | vs haproxy |\n|---|---:|---:|")
+        for sc in meta["scenarios"]:
+            print(f"| {sc} | {ratio('portcullis', 'nginx', sc)} | {ratio('portcullis', 'haproxy', sc)} |")
     for sc in meta["scenarios"]:
         print(f"\n## {sc}: {meta['scenario_desc'].get(sc, '')}\n")
         print("| peer | req/s | p50 ms | p99 ms | peer µs/req | vs nginx (µs/req, req/s) | vs haproxy (µs/req, req/s) "
               "| upstream µs/req | client µs/req | busy: SUT / client / other | req/s per rep | valid |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
-        cell = {}
         for p in peers:
-            rs = sorted((r for r in rows if r["peer"] == p and r["scenario"] == sc), key=lambda r: r["rep"])
-            clean = [r for r in rs if not r["errors"]]
-            cell[p] = (rs, clean, med(clean, "rps"), med(clean, "peer_us_req"))
-        for p in peers:
-            rs, clean, rps, us = cell[p]
+            rs, clean, rps, us = cells[p, sc]
             if not rs:
                 why = meta["skipped"].get(p) or meta["na"].get(f"{p}:{sc}") or "not run"
                 print(f"| {p} | - | - | - | - | - | - | - | - | - | - | {why} |")
                 continue
-            ratio = []
-            for ref in ("nginx", "haproxy"):
-                _, _, rrps, rus = cell.get(ref, (None, None, None, None))
-                if p == ref or p == "direct" or not rrps or not rps or not us or not rus:
-                    ratio.append("-")
-                else:
-                    ratio.append(f"{us / rus:.2f}x, {rps / rrps:.2f}x")
             bad = len(rs) - len(clean)
             valid = "yes" if not bad else (f"**NO: {bad}/{len(rs)} reps with errors: "
                                            + "; ".join(r["errors"] for r in rs if r["errors"]) + "**")
@@ -212,7 +218,7 @@ def report(d):
                 valid += f", noisy (other processes used {other:.0%} of a core)"
             print("| " + " | ".join([
                 p, fmt(rps, ",.0f"), fmt(med(clean, "p50_ms"), ".2f"), fmt(med(clean, "p99_ms"), ".2f"),
-                fmt(us, ".1f"), ratio[0], ratio[1],
+                fmt(us, ".1f"), ratio(p, "nginx", sc), ratio(p, "haproxy", sc),
                 fmt(med(clean, "upstream_us_req"), ".1f"), fmt(med(clean, "client_us_req"), ".1f"),
                 " / ".join(fmt(med(clean, k), ".0%") for k in ("sut_util", "client_util", "other_util")),
                 " / ".join(("!" if r["errors"] else "") + f"{r['rps']:.0f}" for r in rs), valid]) + " |")
