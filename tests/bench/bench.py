@@ -49,10 +49,10 @@ def tree_cpu_s(root):
 
 
 def busy_s():
-    """CPU seconds all CPUs spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    """(busy in tasks, busy in irq+softirq) CPU seconds of all CPUs since boot, from /proc/stat."""
     with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    return (sum(v) - v[3] - v[4]) / TCK
+        v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + v[7]) / TCK, (v[5] + v[6]) / TCK
 
 
 def ms(v, unit):
@@ -116,13 +116,13 @@ def measure(a):
         cmd += [f"--connect-to=127.0.0.1:{m.group(1)}"] if m else []
         parse = parse_h2load
     cmd = ["taskset", "-c", a.cpu] + cmd + hdrs + [a.url]
-    p0, u0, b0 = tree_cpu_s(a.peer_pid), tree_cpu_s(a.upstream_pid), busy_s()
+    p0, u0, (b0, i0) = tree_cpu_s(a.peer_pid), tree_cpu_s(a.upstream_pid), busy_s()
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read()
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
-    p1, u1, b1 = tree_cpu_s(a.peer_pid), tree_cpu_s(a.upstream_pid), busy_s()
+    p1, u1, (b1, i1) = tree_cpu_s(a.peer_pid), tree_cpu_s(a.upstream_pid), busy_s()
     rc = os.waitstatus_to_exitcode(status)
     r = parse(out, log)
     if log:
@@ -134,7 +134,9 @@ def measure(a):
            "peer_us_req": round((p1 - p0) / n * 1e6, 2) if a.peer_pid else None,
            "upstream_us_req": round((u1 - u0) / n * 1e6, 2), "client_us_req": round(cli / n * 1e6, 2),
            "sut_util": round((p1 - p0 + u1 - u0) / wall, 3), "client_util": round(cli / wall, 3),
-           # CPU used by anything else on the machine (other jobs, this script): noise
+           # softirq: mostly this run's own loopback TCP, charged to no process
+           "softirq_util": round((i1 - i0) / wall, 3),
+           # CPU used by any other process on the machine (other jobs, this script): noise
            "other_util": round(max(0.0, (b1 - b0) - (p1 - p0) - (u1 - u0) - cli) / wall, 3)}
     errs = []
     if rc != 0:
@@ -202,7 +204,7 @@ def report(d):
     for sc in meta["scenarios"]:
         print(f"\n## {sc}: {meta['scenario_desc'].get(sc, '')}\n")
         print("| peer | req/s | p50 ms | p99 ms | peer µs/req | vs nginx (µs/req, req/s) | vs haproxy (µs/req, req/s) "
-              "| upstream µs/req | client µs/req | busy: SUT / client / other | req/s per rep | valid |")
+              "| upstream µs/req | client µs/req | busy: SUT / client / softirq / other | req/s per rep | valid |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for p in peers:
             rs, clean, rps, us = cells[p, sc]
@@ -220,7 +222,7 @@ def report(d):
                 p, fmt(rps, ",.0f"), fmt(med(clean, "p50_ms"), ".2f"), fmt(med(clean, "p99_ms"), ".2f"),
                 fmt(us, ".1f"), ratio(p, "nginx", sc), ratio(p, "haproxy", sc),
                 fmt(med(clean, "upstream_us_req"), ".1f"), fmt(med(clean, "client_us_req"), ".1f"),
-                " / ".join(fmt(med(clean, k), ".0%") for k in ("sut_util", "client_util", "other_util")),
+                " / ".join(fmt(med(clean, k), ".0%") for k in ("sut_util", "client_util", "softirq_util", "other_util")),
                 " / ".join(("!" if r["errors"] else "") + f"{r['rps']:.0f}" for r in rs), valid]) + " |")
     print("""
 Reading it:
@@ -233,8 +235,9 @@ Reading it:
   i.e. queueing, not service time; wrk does not correct coordinated omission; treat p99 as indicative.
 - `direct` = load generator straight to the upstream in plaintext (h2: h2c), the rig's ceiling, not a peer.
 - A rep with errors (non-2xx, socket errors, wrong ALPN) is marked `!` and left out of the medians.
-- busy = CPU time / wall time: SUT = peer + upstream (core %(peer_cpu)s), client = load generator, other =
-  everything else on the machine; "noisy" cells shared the machine with other work: rerun on a quiet box."""
+- busy = CPU time / wall time (1.00 = one core): SUT = peer + upstream (core %(peer_cpu)s), client = load
+  generator, softirq = kernel network work charged to no process (mostly this run's loopback TCP; not in any
+  µs/req), other = every other process; "noisy" cells shared the machine with other work: rerun on a quiet box."""
           .replace("%(peer_cpu)s", meta["peer_cpu"]))
 
 
