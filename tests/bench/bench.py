@@ -173,8 +173,8 @@ def report(d):
     print(f"- machine: {meta['nproc']} CPUs ({meta['cpu_model']}), kernel {meta['kernel']}")
     print("- versions: " + ", ".join(f"{k} {v[k]}" for k in v))
     print(f"- {meta['reps']} reps x {meta['dur_s']} s per cell ({meta['conns']} connections, h2 {meta['streams']} "
-          f"stream(s)/conn), warm-up {meta['warmup_s']} s per peer start, peer order alternating; values are "
-          f"medians over the clean reps")
+          f"stream(s)/conn), warm-up {meta['warmup_s']} s per peer start; per scenario the peers run back to "
+          f"back, order alternating; values are medians over the clean reps")
     print(f"- pinning: peer + upstream on CPU {meta['peer_cpu']}, load generator (1 thread) on CPU {meta['client_cpu']}")
     for note in meta.get("notes", []):
         print(f"- NOTE: {note}")
@@ -190,14 +190,19 @@ def report(d):
             cells[p, sc] = (rs, clean, med(clean, "rps"), med(clean, "peer_us_req"))
 
     def ratio(p, ref, sc):
-        _, _, rps, us = cells.get((p, sc), (None, None, None, None))
-        _, _, rrps, rus = cells.get((ref, sc), (None, None, None, None))
-        if p in (ref, "direct") or not (rps and us and rrps and rus):
+        """median over reps of this rep's p / this rep's ref (µs/req, req/s), clean pairs only"""
+        if p in (ref, "direct") or (ref, sc) not in cells:
             return "-"
-        return f"{us / rus:.2f}x, {rps / rrps:.2f}x"
+        mine = {r["rep"]: r for r in cells[p, sc][1]}
+        pairs = [(mine[r["rep"]], r) for r in cells[ref, sc][1] if r["rep"] in mine]
+        us = [a["peer_us_req"] / b["peer_us_req"] for a, b in pairs if a["peer_us_req"] and b["peer_us_req"]]
+        rps = [a["rps"] / b["rps"] for a, b in pairs if a["rps"] and b["rps"]]
+        if not us or not rps:
+            return "-"
+        return f"{statistics.median(us):.2f}x, {statistics.median(rps):.2f}x"
 
     if "portcullis" in peers:
-        print("\n## Summary: portcullis ÷ peer (CPU µs/req, req/s; medians)\n")
+        print("\n## Summary: portcullis ÷ peer (CPU µs/req, req/s; median of the per-rep ratios)\n")
         print("| scenario | vs nginx | vs haproxy |\n|---|---:|---:|")
         for sc in meta["scenarios"]:
             print(f"| {sc} | {ratio('portcullis', 'nginx', sc)} | {ratio('portcullis', 'haproxy', sc)} |")
@@ -227,12 +232,14 @@ def report(d):
     print("""
 Reading it:
 - Compare peers by **peer µs/req** (CPU of the peer's process tree per completed request): it stays meaningful
-  when the client is the bottleneck. `vs nginx` / `vs haproxy` = this row ÷ that peer (µs/req; req/s).
+  when the client is the bottleneck. `vs nginx` / `vs haproxy` = this row ÷ that peer (µs/req; req/s), taken
+  per rep (the peers of one rep run seconds apart) and then the median over the reps.
 - **2 cores**: peer and upstream share one core ("SUT"), so req/s is "peer + upstream on one core"; the upstream's
   own cost is the upstream µs/req column. When the client core is ~100% busy (typical for h1-new: the client
   signs a CertificateVerify per handshake), req/s is a lower bound for the peer.
 - **Latency is closed-loop** (N connections, each waits for its response): at saturation p50 ≈ N / req/s,
   i.e. queueing, not service time; wrk does not correct coordinated omission; treat p99 as indicative.
+  In h1-new, wrk's clock starts after the client's handshake: connect and handshake are not in the latency.
 - `direct` = load generator straight to the upstream in plaintext (h2: h2c), the rig's ceiling, not a peer.
 - A rep with errors (non-2xx, socket errors, wrong ALPN) is marked `!` and left out of the medians.
 - busy = CPU time / wall time (1.00 = one core): SUT = peer + upstream (core %(peer_cpu)s), client = load

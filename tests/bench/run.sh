@@ -272,14 +272,27 @@ for l in open(sys.argv[1]):
     p, what, exp, got, res = l.rstrip("\n").split("\t")
     print(f"  {res:4}  {p:10}  {what:45}  {got}")
 EOF
+# Every round restarts all peers; they stay up together (an idle peer costs ~0 CPU), so that for each
+# scenario the peers run back to back, seconds apart: machine drift hits them alike.  The order
+# alternates forward/reverse between scenarios and rounds.
+declare -A PID=()
 for ((rep = 1; rep <= REPS; rep++)); do
-    LIST=("${ORDER[@]}")
-    if ((rep % 2 == 0)); then LIST=(); for ((i = ${#ORDER[@]} - 1; i >= 0; i--)); do LIST+=("${ORDER[i]}"); done; fi
-    for p in "${LIST[@]}"; do
+    PID=()
+    for p in "${ORDER[@]}"; do
         [ -n "${SKIP[$p]:-}" ] && continue
-        start_peer "$p" || { NOTES+=("$p did not start in rep $rep"); continue; }
+        if start_peer "$p"; then PID[$p]=$PEER_PID; else NOTES+=("$p did not start in rep $rep"); fi
+    done
+    for p in "${!PID[@]}"; do
+        PEER_PID=${PID[$p]}
         [ "$WARMUP" -gt 0 ] && measure "$p" "${SCS[0]}" 0 "$WARMUP" >/dev/null
-        for sc in "${SCS[@]}"; do
+    done
+    for ((s = 0; s < ${#SCS[@]}; s++)); do
+        sc=${SCS[s]}
+        LIST=("${ORDER[@]}")
+        if (((rep + s) % 2 == 0)); then LIST=(); for ((i = ${#ORDER[@]} - 1; i >= 0; i--)); do LIST+=("${ORDER[i]}"); done; fi
+        for p in "${LIST[@]}"; do
+            [ -n "${PID[$p]:-}" ] || continue
+            PEER_PID=${PID[$p]}
             alive "$UPSTREAM_PID" || die "the upstream nginx exited (see $RUN/upstream.out)"
             line=$(measure "$p" "$sc" "$rep" "$DUR")
             if [ -z "$line" ]; then
@@ -288,16 +301,17 @@ for ((rep = 1; rep <= REPS; rep++)); do
                 continue
             fi
             echo "$line" >>"$OUT/raw.jsonl"
-            log "rep $rep $p $sc: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print("%(rps).0f req/s p50 %(p50_ms)s ms, peer %(peer_us_req)s us/req, upstream %(upstream_us_req)s, client %(client_us_req)s %(errors)s" % d)' "$line")"
+            log "rep $rep $sc $p: $($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print("%(rps).0f req/s p50 %(p50_ms)s ms, peer %(peer_us_req)s us/req, upstream %(upstream_us_req)s, client %(client_us_req)s %(errors)s" % d)' "$line")"
             if [ "$PEER_PID" != 0 ] && ! alive "$PEER_PID"; then
                 NOTES+=("$p exited during rep $rep, $sc (see $RUN/$p.out)")
                 log "WARNING: $p exited during $sc"
-                break
+                stop_tree "$PEER_PID" # reap it now: its PID must not be signalled again later
+                unset "PID[$p]"
             fi
         done
-        stop_tree "$PEER_PID"
-        PEER_PID=0
     done
+    for p in "${!PID[@]}"; do stop_tree "${PID[$p]}"; done
+    PEER_PID=0
 done
 stop_tree "$UPSTREAM_PID"
 
