@@ -242,7 +242,7 @@ Reading it:
   In h1-new, wrk's clock starts after the client's handshake: connect and handshake are not in the latency.
 - `direct` = load generator straight to the upstream in plaintext (h2: h2c), the rig's ceiling, not a peer.
 - A rep with errors (non-2xx, socket errors, wrong ALPN) is marked `!` and left out of the medians.
-- busy = CPU time / wall time (1.00 = one core): SUT = peer + upstream (core %(peer_cpu)s), client = load
+- busy = CPU time / wall time (100% = one core): SUT = peer + upstream (core %(peer_cpu)s), client = load
   generator, softirq = kernel network work charged to no process (mostly this run's loopback TCP; not in any
   µs/req), other = every other process; "noisy" cells shared the machine with other work: rerun on a quiet box."""
           .replace("%(peer_cpu)s", meta["peer_cpu"]))
