@@ -45,14 +45,14 @@
 #define PC_SHUTDOWN_TIMEOUT_MS       30000 /* graceful drain before connections are cut */
 
 /* --- JWT ------------------------------------------------------------------ */
-#define PC_TOKEN_CACHE_ENTRIES 16384   /* verified tokens per worker (limits.token_cache_entries) */
-#define PC_TOKEN_CACHE_MAX     1000000 /* ceiling of that key */
-#define PC_JWKS_FETCH_TIMEOUT_MS 5000  /* one JWKS request, connect included */
-#define PC_JWKS_WAIT_MS        6000    /* a request waits this long for an unknown-kid refetch */
-#define PC_JWKS_REFRESH_MIN_MS 60000   /* Cache-Control max-age is clamped to [1m, 24h] */
-#define PC_JWKS_REFRESH_MAX_MS 86400000
+#define PC_TOKEN_CACHE_ENTRIES     16384 /* verified tokens per worker (limits.token_cache_entries) */
+#define PC_TOKEN_CACHE_MAX         1000000 /* ceiling of that key */
+#define PC_JWKS_FETCH_TIMEOUT_MS   5000    /* one JWKS request, connect included */
+#define PC_JWKS_WAIT_MS            6000  /* a request waits this long for an unknown-kid refetch */
+#define PC_JWKS_REFRESH_MIN_MS     60000 /* Cache-Control max-age is clamped to [1m, 24h] */
+#define PC_JWKS_REFRESH_MAX_MS     86400000
 #define PC_JWKS_REFRESH_DEFAULT_MS 300000 /* without max-age */
-#define PC_JWKS_BACKOFF_MAX_MS 300000  /* retry a failing endpoint at most this far apart */
+#define PC_JWKS_BACKOFF_MAX_MS     300000 /* retry a failing endpoint at most this far apart */
 
 /* --- identities and headers we build ------------------------------------ */
 #define PC_PEER_MAX_SANS  64   /* SAN entries read from one client cert */

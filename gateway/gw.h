@@ -191,8 +191,9 @@ SSL *gw_req_ssl(h2o_req_t *req);
  */
 struct gw_conn {
     struct authn_peer *peer;
-    uint32_t resets; /* HTTP/2 streams ended by the client before their response */
-    bool cut;        /* we closed it for abuse */
+    char peer_ip[48]; /* the client's address as text, for X-Forwarded-For ("" until needed) */
+    uint32_t resets;  /* HTTP/2 streams ended by the client before their response */
+    bool cut;         /* we closed it for abuse */
 };
 
 /** The connection's state, or NULL when no verified certificate names anyone. */
@@ -215,11 +216,11 @@ struct gw_jwks {
     _Atomic uint64_t min_refetch_ms;
     _Atomic uint64_t max_stale_ms;
     _Atomic(struct authn_keyset *) ks;
-    _Atomic uint64_t fetched_at_ms;   /* last success, wall clock */
-    _Atomic uint64_t fresh_until_ms;  /* when the next refresh was due */
+    _Atomic uint64_t fetched_at_ms;  /* last success, wall clock */
+    _Atomic uint64_t fresh_until_ms; /* when the next refresh was due */
     _Atomic uint64_t last_attempt_ms;
-    _Atomic uint64_t attempt_seq;     /* completed fetch attempts */
-    _Atomic bool want;                /* a worker met an unknown kid */
+    _Atomic uint64_t attempt_seq; /* completed fetch attempts */
+    _Atomic bool want;            /* a worker met an unknown kid */
     _Atomic uint64_t loads_ok;
     _Atomic uint64_t loads_failed;
     /* under the registry lock (fetcher, control thread) */
@@ -254,10 +255,28 @@ bool gw_jwks_all_ready(struct gw_gen *g, const char **which);
 /* --- workers and generations (gw_worker.c, gw_gen.c) --------------------- */
 
 struct gw_route_rt {
-    h2o_http1client_ctx_t client;
-    h2o_timeout_t io_timeout;
-    h2o_url_t url; /* the upstream as h2o wants it */
+    h2o_timeout_t io_timeout; /* the route's upstream timeout */
 };
+
+/* gw_upstream.c: our HTTP/1.1 client towards upstreams */
+struct gw_upstream_addr {
+    struct sockaddr_storage ss; /* resolved when the generation is built */
+    socklen_t len;
+};
+
+/* The idle keep-alive connections to one upstream, in one worker. */
+struct gw_upool {
+    struct gw_worker *w;
+    const struct pol_upstream *conf;
+    const struct gw_upstream_addr *addr;
+    SSL_CTX *ssl; /* NULL: plain http */
+    h2o_linklist_t idle;
+    size_t nidle;
+};
+
+void gw_upool_init(struct gw_upool *p, struct gw_worker *w, const struct pol_upstream *conf,
+                   const struct gw_upstream_addr *addr, SSL_CTX *ssl);
+void gw_upool_clear(struct gw_upool *p);
 
 struct gw_conn_link {
     h2o_linklist_t link;
@@ -273,10 +292,11 @@ struct gw_worker {
     pthread_t thread;
     bool started;
     int rcu_slot;
-    h2o_socket_t **lsocks;      /* per listener */
-    h2o_accept_ctx_t *accept;   /* per listener */
-    h2o_socketpool_t *pools;    /* per upstream */
-    struct gw_route_rt *routes; /* per route */
+    h2o_socket_t **lsocks;       /* per listener */
+    h2o_accept_ctx_t *accept;    /* per listener */
+    struct gw_upool *upools;     /* per upstream */
+    h2o_timeout_t upstream_idle; /* limits.upstream_keepalive */
+    struct gw_route_rt *routes;  /* per route */
     struct gw_metrics metrics;
     struct gw_logring *log;
     h2o_linklist_t conns; /* open client connections (struct gw_conn_link) */
@@ -300,9 +320,9 @@ struct gw_gen {
     h2o_hostconf_t *host_plain;
     struct gw_listener *listeners;
     size_t nlisteners;
-    SSL_CTX **upstream_ssl; /* per upstream; NULL for http */
+    SSL_CTX **upstream_ssl;                 /* per upstream; NULL for http */
+    struct gw_upstream_addr *upstream_addr; /* per upstream */
     size_t nupstreams;
-    SSL_CTX *default_upstream_ssl;
     struct gw_jwks **jwks; /* per issuer */
     struct gw_worker *workers;
     unsigned nworkers;
@@ -346,12 +366,13 @@ struct gw_req {
     const struct authn_peer *peer;
     struct gw_conn *conn;
     enum gw_reason reason;
-    const char *detail;        /* short, static or pool memory; never secrets */
-    struct timeval started;    /* when our handler first saw it */
+    const char *detail;     /* short, static or pool memory; never secrets */
+    struct timeval started; /* when our handler first saw it */
     /* the token, for the access log (pool copies; NULL when none) */
     const char *sub, *iss, *kid, *jti;
     const char *token_error;   /* authn_jwt_err_str of a refusal */
     uint64_t proxied_at_ms;    /* loop time when handed to the upstream; 0 if not */
+    uint64_t upstream_us;      /* from handing it over to the response head */
     struct timeval proxied_at; /* the same, wall clock, for upstream_ms */
     char request_id[33];
     bool rewrite_body; /* the ostream swaps h2o's error body for ours */
@@ -385,9 +406,13 @@ void gw_jwt_worker_clear(struct gw_worker *w);
 
 /** Rewrite headers for the upstream and hand the request to h2o's proxy. */
 int gw_proxy_send(struct gw_req *r);
-/** Response side of a proxied request: h2o's own 502s become 502/504
- * problems.  Returns the slot where the next ostream goes. */
-h2o_ostream_t **gw_proxy_on_response(struct gw_req *r, h2o_ostream_t **slot);
+/*
+ * Send the request (head: the serialized request head in pool memory; the
+ * body is req->entity) to an upstream of `pool` and stream the response
+ * back.  Answers 502/504 itself on failure.  Returns 0.
+ */
+int gw_upstream_forward(struct gw_req *r, struct gw_upool *pool, h2o_timeout_t *timeout,
+                        h2o_iovec_t head);
 
 /* gw_trace.c: request ids and W3C traceparent (pure functions) */
 void gw_request_id_new(char out[33]);

@@ -406,9 +406,7 @@ log_access(h2o_logger_t *self, h2o_req_t *req)
         &req->timestamps.request_begin_at,
         req->timestamps.response_end_at.tv_sec != 0 ? &req->timestamps.response_end_at : &now);
     if (r != NULL && r->proxied_at_ms != 0)
-        up_ms = ms_between(&r->proxied_at, req->timestamps.response_start_at.tv_sec != 0
-                                               ? &req->timestamps.response_start_at
-                                               : &now);
+        up_ms = (double)r->upstream_us / 1000.0;
     gw_metrics_request(&w->metrics,
                        r != NULL && r->route != NULL ? r->route->index : w->metrics.nroutes, reason,
                        req->res.status, total_ms > 0 ? (uint64_t)(total_ms * 1000.0) : 0);

@@ -4,6 +4,8 @@
  * down by the control thread, off the hot path.  A reload builds a new
  * generation; the old one drains and is freed once its workers are done.
  */
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,11 +28,6 @@ globalconf_apply(h2o_globalconf_t *gc, const struct pol_config *cfg)
     gc->http2.idle_timeout = lim->http2_idle_timeout_ms;
     gc->http2.graceful_shutdown_timeout = lim->shutdown_timeout_ms;
     gc->http2.max_concurrent_requests_per_connection = lim->http2_max_concurrent_streams;
-    gc->proxy.io_timeout = lim->upstream_timeout_ms;
-    gc->proxy.emit_x_forwarded_headers = 1; /* after we removed the client's copies */
-    gc->proxy.emit_via_header = 0;
-    gc->proxy.preserve_x_forwarded_proto = 0;
-    gc->proxy.preserve_server_header = 0;
 }
 
 static int
@@ -52,6 +49,31 @@ register_hosts(struct gw_gen *g)
     return PC_OK;
 }
 
+/* Upstream addresses are resolved when a generation is built (off the hot
+ * path, like nginx without `resolver`): a DNS change is picked up by reload. */
+static int
+resolve(const struct pol_upstream *u, struct gw_upstream_addr *out)
+{
+    struct addrinfo hints, *res = NULL;
+    char port[8];
+    int err;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+    snprintf(port, sizeof(port), "%u", (unsigned)u->port);
+    err = getaddrinfo(u->host, port, &hints, &res);
+    if (err != 0 || res == NULL) {
+        pc_log(LOG_ERR, "upstream %s: cannot resolve %s: %s", u->url, u->host,
+               err != 0 ? gai_strerror(err) : "no address");
+        return PC_ERR_NOT_FOUND;
+    }
+    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+    out->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return PC_OK;
+}
+
 int
 gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
 {
@@ -66,10 +88,6 @@ gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
     h2o_config_init(&g->globalconf);
     g->globalconf_ok = true;
     globalconf_apply(&g->globalconf, cfg);
-    g->default_upstream_ssl = gw_tls_upstream_ctx_new(NULL);
-    if (g->default_upstream_ssl == NULL)
-        goto out;
-    g->globalconf.proxy.ssl_ctx = g->default_upstream_ssl;
     g->upstream_ssl = pc_xcalloc(cfg->nupstreams + 1, sizeof(*g->upstream_ssl));
     g->nupstreams = cfg->nupstreams;
     for (i = 0; i < cfg->nupstreams; i++) {
@@ -85,6 +103,10 @@ gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
         if (g->jwks[i] == NULL)
             goto out;
     }
+    g->upstream_addr = pc_xcalloc(cfg->nupstreams + 1, sizeof(*g->upstream_addr));
+    for (i = 0; i < cfg->nupstreams; i++)
+        if (resolve(&cfg->upstreams[i], &g->upstream_addr[i]) != PC_OK)
+            goto out;
     register_hosts(g);
     g->listeners = pc_xcalloc(cfg->nlisteners, sizeof(*g->listeners));
     g->nlisteners = cfg->nlisteners;
@@ -184,7 +206,7 @@ gw_gen_free(struct gw_gen *g)
             gw_jwks_release(g->jwks[j]);
     free(g->jwks);
     free(g->upstream_ssl);
-    SSL_CTX_free(g->default_upstream_ssl);
+    free(g->upstream_addr);
     pol_config_free(g->cfg);
     free(g);
 }

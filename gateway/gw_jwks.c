@@ -439,9 +439,8 @@ gw_jwks_keys(struct gw_jwks *j, uint64_t now_ms)
         return NULL;
     /* fetched keys keep serving max_stale past the time they should have
      * been refreshed; after that the issuer has no keys (fail closed) */
-    if (j->uri != NULL &&
-        now_ms > atomic_load_explicit(&j->fresh_until_ms, memory_order_relaxed) +
-                     atomic_load_explicit(&j->max_stale_ms, memory_order_relaxed))
+    if (j->uri != NULL && now_ms > atomic_load_explicit(&j->fresh_until_ms, memory_order_relaxed) +
+                                       atomic_load_explicit(&j->max_stale_ms, memory_order_relaxed))
         return NULL;
     return ks;
 }

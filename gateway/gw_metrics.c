@@ -252,10 +252,11 @@ render_crl(struct pc_buf *b, struct gw_proc *p)
     size_t i;
 
     gw_tls_crl_stats(&reloads, &refused);
-    pc_buf_addf(b, "# HELP portcullis_crl_loads_total CRL files loaded (at start and on change), "
-                   "and refused.\n# TYPE portcullis_crl_loads_total counter\n"
-                   "portcullis_crl_loads_total{result=\"ok\"} %llu\n"
-                   "portcullis_crl_loads_total{result=\"refused\"} %llu\n",
+    pc_buf_addf(b,
+                "# HELP portcullis_crl_loads_total CRL files loaded (at start and on change), "
+                "and refused.\n# TYPE portcullis_crl_loads_total counter\n"
+                "portcullis_crl_loads_total{result=\"ok\"} %llu\n"
+                "portcullis_crl_loads_total{result=\"refused\"} %llu\n",
                 (unsigned long long)reloads, (unsigned long long)refused);
     pc_buf_adds(b, "# HELP portcullis_crl_revoked_certificates Serials in the CRL in force, by "
                    "listener.\n# TYPE portcullis_crl_revoked_certificates gauge\n");

@@ -1,9 +1,11 @@
 /*
- * Handing an allowed request to its upstream through h2o's reverse proxy:
- * remove every identity and forwarding header the client sent, set ours,
- * choose the upstream per request (per-worker keep-alive pool and client
- * context), and turn h2o's own upstream failures into 502/504 problems.
+ * Handing an allowed request to its upstream: remove every identity and
+ * forwarding header the client sent, set ours, serialize the request head
+ * and hand it to our upstream client (gw_upstream.c) with the route's
+ * upstream pool and timeout.
  */
+#include <netdb.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -82,6 +84,138 @@ scrub_headers(h2o_req_t *req, const struct pol_route *route, bool *keep_trace)
     req->headers.size = o;
 }
 
+/* Request headers that describe the client connection, not the request. */
+static bool
+is_hop_by_hop(const h2o_iovec_t *n)
+{
+    static const struct {
+        const char *base;
+        size_t len;
+    } hop[] = {
+        {H2O_STRLIT("connection")},
+        {H2O_STRLIT("keep-alive")},
+        {H2O_STRLIT("proxy-connection")},
+        {H2O_STRLIT("te")},
+        {H2O_STRLIT("transfer-encoding")},
+        {H2O_STRLIT("upgrade")},
+        {H2O_STRLIT("http2-settings")},
+        {H2O_STRLIT("proxy-authorization")},
+        {H2O_STRLIT("expect")},
+        {H2O_STRLIT("content-length")},
+        {H2O_STRLIT("host")},
+        {H2O_STRLIT("cookie")},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (h2o_memis(n->base, n->len, hop[i].base, hop[i].len))
+            return true;
+    return false;
+}
+
+/* CR, LF or NUL inside a field would let a client split our request to the
+ * upstream (h2o 2.2.5 does not refuse them in HTTP/2 fields). */
+static bool
+is_clean(const char *s, size_t n)
+{
+    return memchr(s, '\r', n) == NULL && memchr(s, '\n', n) == NULL && memchr(s, '\0', n) == NULL;
+}
+
+static const char *
+peer_ip(struct gw_req *r)
+{
+    struct gw_conn *c = r->conn;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char host[NI_MAXHOST];
+
+    if (c->peer_ip[0] != '\0')
+        return c->peer_ip; /* once per connection */
+    len = r->req->conn->callbacks->get_peername(r->req->conn, (struct sockaddr *)&ss);
+    if (len == 0 || h2o_socket_getnumerichost((struct sockaddr *)&ss, len, host) == SIZE_MAX ||
+        strlen(host) >= sizeof(c->peer_ip))
+        return "unknown";
+    memcpy(c->peer_ip, host, strlen(host) + 1);
+    return c->peer_ip;
+}
+
+/* Append s[0..n) to the head being built (capacity checked by the caller). */
+#define PUT(p, s, n)                                                                               \
+    do {                                                                                           \
+        memcpy((p), (s), (n));                                                                     \
+        (p) += (n);                                                                                \
+    } while (0)
+#define PUTS(p, lit) PUT(p, lit, sizeof(lit) - 1)
+
+/*
+ * The request head for the upstream: the client's method, path and Host,
+ * its headers minus hop-by-hop ones (cookies joined, RFC 9113 §8.2.3), the
+ * forwarding headers, our identity headers (already in req->headers), and a
+ * content-length for the buffered body.  Returns 0, or -1 when a field
+ * holds CR, LF or NUL.
+ */
+static int
+build_head(struct gw_req *r, h2o_iovec_t *out)
+{
+    h2o_req_t *req = r->req;
+    const char *ip = peer_ip(r);
+    size_t i, cap = req->method.len + req->path.len + req->authority.len + 256, ncookie = 0;
+    char *buf, *p, clen[32];
+    int cl = 0;
+
+    if (!is_clean(req->path.base, req->path.len) ||
+        !is_clean(req->authority.base, req->authority.len))
+        return -1;
+    for (i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (!is_clean(h->name->base, h->name->len) || !is_clean(h->value.base, h->value.len))
+            return -1;
+        cap += h->name->len + h->value.len + 4;
+    }
+    if (req->entity.base != NULL)
+        cl = snprintf(clen, sizeof(clen), "%zu", req->entity.len);
+    cap += (size_t)cl + strlen(ip);
+    buf = p = h2o_mem_alloc_pool(&req->pool, cap);
+    PUT(p, req->method.base, req->method.len);
+    PUTS(p, " ");
+    PUT(p, req->path.base, req->path.len);
+    PUTS(p, " HTTP/1.1\r\nhost: ");
+    PUT(p, req->authority.base, req->authority.len);
+    PUTS(p, "\r\n");
+    for (i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (is_hop_by_hop(h->name))
+            continue;
+        PUT(p, h->name->base, h->name->len);
+        PUTS(p, ": ");
+        PUT(p, h->value.base, h->value.len);
+        PUTS(p, "\r\n");
+    }
+    for (i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (!h2o_memis(h->name->base, h->name->len, H2O_STRLIT("cookie")))
+            continue;
+        if (ncookie++ == 0)
+            PUTS(p, "cookie: ");
+        else
+            PUTS(p, "; ");
+        PUT(p, h->value.base, h->value.len);
+    }
+    if (ncookie != 0)
+        PUTS(p, "\r\n");
+    PUTS(p, "x-forwarded-for: ");
+    PUT(p, ip, strlen(ip));
+    PUTS(p, "\r\nx-forwarded-proto: https\r\n");
+    if (cl > 0) {
+        PUTS(p, "content-length: ");
+        PUT(p, clen, (size_t)cl);
+        PUTS(p, "\r\n");
+    }
+    PUTS(p, "\r\n");
+    *out = h2o_iovec_init(buf, (size_t)(p - buf));
+    return 0;
+}
+
 static void
 add_header(h2o_req_t *req, const char *name, size_t nlen, const char *value, size_t vlen)
 {
@@ -94,15 +228,12 @@ gw_proxy_send(struct gw_req *r)
     h2o_req_t *req = r->req;
     const struct pol_route *route = r->route;
     struct gw_worker *w = r->w;
-    struct gw_route_rt *rt = &w->routes[route->index];
-    h2o_req_overrides_t *ov;
     bool keep_trace;
-    h2o_iovec_t v;
+    h2o_iovec_t v, head;
     size_t i;
 
     scrub_headers(req, route, &keep_trace);
-    /* the peer lives as long as the connection; the request may outlive
-     * neither, but the upstream request is built later: copy into the pool */
+    /* the peer lives as long as the connection; copy into the request pool */
     v = h2o_strdup(&req->pool, r->peer->xfcc, r->peer->xfcc_len);
     add_header(req, H2O_STRLIT("x-forwarded-client-cert"), v.base, v.len);
     add_header(req, H2O_STRLIT("x-request-id"), r->request_id, 32);
@@ -114,88 +245,12 @@ gw_proxy_send(struct gw_req *r)
     for (i = 0; i < route->nhset; i++)
         add_header(req, route->hset[i].name, strlen(route->hset[i].name), route->hset[i].value,
                    strlen(route->hset[i].value));
-    /* X-Forwarded-For and X-Forwarded-Proto are added by h2o's proxy
-     * (emit_x_forwarded_headers) now that the client's copies are gone */
-
-    ov = h2o_mem_alloc_pool(&req->pool, sizeof(*ov));
-    memset(ov, 0, sizeof(*ov));
-    ov->socketpool = &w->pools[route->upstream->index];
-    ov->client_ctx = &rt->client;
+    if (build_head(r, &head) != 0) {
+        r->reason = GW_R_BAD_REQUEST;
+        return gw_problem_send(r, "a header field holds CR, LF or NUL");
+    }
     r->proxied_at_ms = h2o_now(w->loop);
     gettimeofday(&r->proxied_at, NULL);
-    /* Host: the client's authority is preserved; SNI and the certificate
-     * check towards an https upstream use the upstream URL's host */
-    h2o_reprocess_request(req, req->method, rt->url.scheme, req->authority, req->path, ov, 0);
-    return 0;
-}
-
-/* --- response side ----------------------------------------------------- */
-
-struct body_swap {
-    h2o_ostream_t super;
-    struct gw_req *r;
-    bool sent;
-};
-
-static void
-swap_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
-             h2o_send_state_t state)
-{
-    struct body_swap *s = (struct body_swap *)self;
-
-    (void)bufs;
-    (void)bufcnt;
-    if (!s->sent && state != H2O_SEND_STATE_IN_PROGRESS) {
-        s->sent = true;
-        h2o_ostream_send_next(&s->super, req, &s->r->body, 1, state);
-        return;
-    }
-    h2o_ostream_send_next(&s->super, req, NULL, 0, state);
-}
-
-/* h2o's proxy reports its own failures as 502 "Gateway Error" with a
- * text/plain body and an error-log entry from lib/core/proxy.c. */
-static const h2o_req_error_log_t *
-proxy_failure(h2o_req_t *req)
-{
-    const h2o_req_error_log_t *e;
-
-    if (req->res.status != 502 || req->error_logs.size == 0)
-        return NULL;
-    e = &req->error_logs.entries[req->error_logs.size - 1];
-    if (e->module == NULL || strcmp(e->module, "lib/core/proxy.c") != 0)
-        return NULL;
-    return e;
-}
-
-h2o_ostream_t **
-gw_proxy_on_response(struct gw_req *r, h2o_ostream_t **slot)
-{
-    h2o_req_t *req = r->req;
-    const h2o_req_error_log_t *e = proxy_failure(req);
-    struct body_swap *s;
-
-    if (e == NULL)
-        return slot;
-    if (h2o_memis(e->msg.base, e->msg.len, H2O_STRLIT("I/O timeout")) ||
-        h2o_memis(e->msg.base, e->msg.len, H2O_STRLIT("connection timeout")))
-        r->reason = GW_R_UPSTREAM_TIMEOUT;
-    else
-        r->reason = GW_R_UPSTREAM_ERROR;
-    r->detail = r->reason == GW_R_UPSTREAM_TIMEOUT ? "the upstream did not answer in time"
-                                                   : "the upstream could not be reached";
-    r->body = gw_problem_body(&req->pool, r->reason, r->detail, r->request_id);
-    req->res.status = gw_reason_status(r->reason);
-    req->res.reason = r->reason == GW_R_UPSTREAM_TIMEOUT ? "Gateway Timeout" : "Bad Gateway";
-    req->res.content_length = r->body.len;
-    memset(&req->res.headers, 0, sizeof(req->res.headers));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/problem+json"));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                   H2O_STRLIT("no-store"));
-    s = (struct body_swap *)h2o_add_ostream(req, sizeof(*s), slot);
-    s->super.do_send = swap_do_send;
-    s->r = r;
-    s->sent = false;
-    return &s->super.next;
+    return gw_upstream_forward(r, &w->upools[route->upstream->index],
+                               &w->routes[route->index].io_timeout, head);
 }

@@ -50,10 +50,8 @@ gw_req_find(h2o_req_t *req)
 static void
 on_setup_ostream(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    struct gw_req *r = (struct gw_req *)self;
-
-    if (r->proxied_at_ms != 0)
-        slot = gw_proxy_on_response(r, slot);
+    /* the prefilter carries our per-request state (gw_req_find); headers
+     * every response gets are added here */
     h2o_setup_next_prefilter(self, req, slot);
 }
 

@@ -4,8 +4,7 @@
  */
 #include <string.h>
 
-#include <openssl/rand.h>
-
+#include "common/pc_rand.h"
 #include "common/pc_str.h"
 #include "gateway/gw.h"
 
@@ -14,9 +13,7 @@ gw_request_id_new(char out[33])
 {
     unsigned char b[16];
 
-    /* OpenSSL 3 keeps a DRBG per thread: no lock on this path */
-    if (RAND_bytes(b, sizeof(b)) != 1)
-        memset(b, 0, sizeof(b)); /* never happens in practice; ids are not secrets */
+    pc_fastrand_bytes(b, sizeof(b)); /* unique and unguessable, not a secret */
     pc_hex(out, b, sizeof(b));
 }
 
@@ -68,8 +65,7 @@ gw_traceparent_new(char out[56])
     unsigned char b[24];
 
     do {
-        if (RAND_bytes(b, sizeof(b)) != 1)
-            memset(b, 0x5a, sizeof(b));
+        pc_fastrand_bytes(b, sizeof(b));
     } while (b[0] == 0 && memcmp(b, b + 1, 15) == 0); /* an all-zero trace id is invalid */
     memcpy(out, "00-", 3);
     pc_hex(out + 3, b, 16);

@@ -72,30 +72,14 @@ setup_upstreams(struct gw_worker *w)
     const struct pol_config *cfg = w->gen->cfg;
     size_t i;
 
-    w->pools = pc_xcalloc(cfg->nupstreams + 1, sizeof(*w->pools));
-    for (i = 0; i < cfg->nupstreams; i++) {
-        const struct pol_upstream *u = &cfg->upstreams[i];
-        h2o_socketpool_init_by_hostport(&w->pools[i], h2o_iovec_init(u->host, strlen(u->host)),
-                                        u->port, u->tls, SIZE_MAX);
-        /* the pool's idle timer lives on this worker's own loop */
-        h2o_socketpool_set_timeout(&w->pools[i], w->loop, cfg->limits.upstream_keepalive_ms);
-    }
+    h2o_timeout_init(w->loop, &w->upstream_idle, cfg->limits.upstream_keepalive_ms);
+    w->upools = pc_xcalloc(cfg->nupstreams + 1, sizeof(*w->upools));
+    for (i = 0; i < cfg->nupstreams; i++)
+        gw_upool_init(&w->upools[i], w, &cfg->upstreams[i], &w->gen->upstream_addr[i],
+                      w->gen->upstream_ssl[i]);
     w->routes = pc_xcalloc(cfg->nroutes + 1, sizeof(*w->routes));
-    for (i = 0; i < cfg->nroutes; i++) {
-        const struct pol_route *r = &cfg->routes[i];
-        struct gw_route_rt *rt = &w->routes[i];
-        SSL_CTX *ssl = w->gen->upstream_ssl[r->upstream->index];
-        h2o_timeout_init(w->loop, &rt->io_timeout, r->upstream_timeout_ms);
-        rt->client.loop = w->loop;
-        rt->client.getaddr_receiver = &w->ctx.receivers.hostinfo_getaddr;
-        rt->client.io_timeout = &rt->io_timeout;
-        rt->client.websocket_timeout = NULL;
-        rt->client.ssl_ctx = ssl != NULL ? ssl : w->gen->default_upstream_ssl;
-        if (h2o_url_parse(r->upstream->url, SIZE_MAX, &rt->url) != 0) {
-            pc_log(LOG_ERR, "route %s: cannot parse upstream %s", r->name, r->upstream->url);
-            return PC_ERR_INVALID;
-        }
-    }
+    for (i = 0; i < cfg->nroutes; i++)
+        h2o_timeout_init(w->loop, &w->routes[i].io_timeout, cfg->routes[i].upstream_timeout_ms);
     return PC_OK;
 }
 
@@ -105,16 +89,19 @@ teardown_upstreams(struct gw_worker *w)
     const struct pol_config *cfg = w->gen->cfg;
     size_t i;
 
+    if (w->upools != NULL) {
+        for (i = 0; i < cfg->nupstreams; i++)
+            gw_upool_clear(&w->upools[i]);
+        h2o_evloop_run(w->loop, 0); /* let the closes settle before the timers go */
+        h2o_timeout_dispose(w->loop, &w->upstream_idle);
+    }
     if (w->routes != NULL)
         for (i = 0; i < cfg->nroutes; i++)
             h2o_timeout_dispose(w->loop, &w->routes[i].io_timeout);
-    if (w->pools != NULL)
-        for (i = 0; i < cfg->nupstreams; i++)
-            h2o_socketpool_dispose(&w->pools[i]);
     free(w->routes);
-    free(w->pools);
+    free(w->upools);
     w->routes = NULL;
-    w->pools = NULL;
+    w->upools = NULL;
 }
 
 static int

@@ -426,12 +426,18 @@ pol_limits_default(struct pol_limits *l)
 static void
 parse_limits(struct pol_ctx *ctx, const struct pol_node *root)
 {
-    static const char *const keys[] = {"max_header_bytes", "max_headers",
-                                       "max_body_bytes",   "handshake_timeout",
-                                       "request_timeout",  "http2_idle_timeout",
-                                       "upstream_timeout", "upstream_keepalive",
-                                       "shutdown_timeout", "http2_max_concurrent_streams",
-                                       "http2_max_resets", "token_cache_entries",
+    static const char *const keys[] = {"max_header_bytes",
+                                       "max_headers",
+                                       "max_body_bytes",
+                                       "handshake_timeout",
+                                       "request_timeout",
+                                       "http2_idle_timeout",
+                                       "upstream_timeout",
+                                       "upstream_keepalive",
+                                       "shutdown_timeout",
+                                       "http2_max_concurrent_streams",
+                                       "http2_max_resets",
+                                       "token_cache_entries",
                                        NULL};
     struct pol_limits *l = &ctx->cfg->limits;
     const struct pol_node *v = pol_map_get(root, "limits");

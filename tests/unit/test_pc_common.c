@@ -2,6 +2,7 @@
  * common/: bounded integer, duration and size parsing, base64url, JSON
  * escaping, bounded buffers, QSBR reclamation.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include "common/pc_b64.h"
 #include "common/pc_err.h"
+#include "common/pc_rand.h"
 #include "common/pc_rcu.h"
 #include "common/pc_str.h"
 
@@ -205,6 +207,31 @@ test_rcu_waits_for_every_reader(void **state)
     pc_rcu_unregister(r, a);
 }
 
+static void *
+thread_rand(void *arg)
+{
+    *(uint64_t *)arg = pc_fastrand64();
+    return NULL;
+}
+
+static void
+test_fastrand_varies_per_call_and_thread(void **state)
+{
+    unsigned char a[24], b[24];
+    uint64_t x = 0, y = 0;
+    pthread_t t1, t2;
+
+    (void)state;
+    pc_fastrand_bytes(a, sizeof(a));
+    pc_fastrand_bytes(b, sizeof(b));
+    assert_memory_not_equal(a, b, sizeof(a));
+    pthread_create(&t1, NULL, thread_rand, &x);
+    pthread_create(&t2, NULL, thread_rand, &y);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_true(x != y); /* each thread seeds its own state from getrandom */
+}
+
 int
 main(void)
 {
@@ -219,6 +246,7 @@ main(void)
         cmocka_unit_test(test_json_escape_controls_and_utf8),
         cmocka_unit_test(test_buf_respects_cap),
         cmocka_unit_test(test_rcu_waits_for_every_reader),
+        cmocka_unit_test(test_fastrand_varies_per_call_and_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

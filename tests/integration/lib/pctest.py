@@ -403,6 +403,10 @@ def curl(url, cert=None, key=None, cacert=None, resolve=(), headers=(), http2=Fa
     if method:
         cmd += ["-X", method]
     if data is not None:
+        if len(data) > 32768:  # too long for a command line
+            with open(base + ".req", "w") as f:
+                f.write(data)
+            data = "@" + base + ".req"
         cmd += ["--data-binary", data]
     cmd += list(extra) + [url]
     r = run(cmd, timeout=timeout + 10)

@@ -6,7 +6,11 @@ A real HTTP/1.1 upstream for tests and the demo, on 127.0.0.1.
                           "body_len", "upstream": NAME, "conn": N}
   GET /status/NNN        that status, same JSON body
   GET /sleep/MS          waits MS milliseconds first (for timeouts and drains)
-  GET /big/N             N bytes of 'x'
+  GET /big/N             N bytes of 'x' (content-length)
+  GET /chunked/N         N bytes of 'y' in chunks of at most 1000 (transfer-encoding: chunked)
+  GET /eof/N             N bytes of 'z', no length: the body ends when the connection closes
+  GET /close             the JSON body with Connection: close
+  GET /continue          a 100 Continue first, then the JSON body
 
 Keep-alive is on (HTTP/1.1).  --tls CERT KEY serves https instead.
 Usage: upstream.py PORT [--name NAME] [--tls CERT KEY]
@@ -51,6 +55,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 status = int(path.split("/")[2].split("?")[0])
             except ValueError:
                 status = 400
+        if path.startswith("/chunked/") or path.startswith("/eof/"):
+            n = int(path.split("/")[2].split("?")[0])
+            chunked = path.startswith("/chunked/")
+            self.send_response(status)
+            self.send_header("content-type", "application/octet-stream")
+            self.send_header("x-upstream", self.server.name)
+            if chunked:
+                self.send_header("transfer-encoding", "chunked")
+            else:
+                self.send_header("connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            left = n
+            while left > 0:
+                k = min(left, 1000)
+                data = (b"y" if chunked else b"z") * k
+                if chunked:
+                    self.wfile.write(b"%x\r\n" % k + data + b"\r\n")
+                else:
+                    self.wfile.write(data)
+                left -= k
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+            return
+        if path.startswith("/continue"):
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if path.startswith("/big/"):
             n = int(path.split("/")[2].split("?")[0])
             out = b"x" * n
@@ -67,10 +99,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ctype = "application/json"
         self.send_response(status)
         self.send_header("content-type", ctype)
-        self.send_header("content-length", str(len(out)))
+        if status not in (204, 304):
+            self.send_header("content-length", str(len(out)))
         self.send_header("x-upstream", self.server.name)
+        if path.startswith("/close"):
+            self.send_header("connection", "close")
+            self.close_connection = True
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and status not in (204, 304):
             self.wfile.write(out)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
