@@ -1,6 +1,7 @@
 /*
  * certmgr: the client CA behind `portcullis-admin` (ca init, client
- * issue/sign/list/show/revoke, crl).  See docs/internals/CA.md.
+ * issue/sign/list/show/revoke, crl; docs/internals/CA.md) and its token
+ * tools (token issue/inspect/thumbprint, jwks; docs/internals/TOKEN.md).
  *
  * Everything here runs in the short-lived portcullis-admin process, as the
  * operator (usually root or the portcullis user).  Functions return 0 (PC_OK)
@@ -373,10 +374,126 @@ int cm_p12_password(char **out);
 int cm_p12_build(const char *pass, const char *name, EVP_PKEY *key, X509 *cert, X509 *ca,
                  char **der, size_t *len);
 
+/* --- JWKs and signed tokens (cm_jwk.c, cm_token.c) ------------------------ */
+
+#define CM_JWK_THUMB_LEN        43 /* base64url of a SHA-256: RFC 7638 thumbprint, x5t#S256 */
+#define CM_TOKEN_MAX_BYTES      (64 * 1024)  /* a token read by token inspect */
+#define CM_TOKEN_TTL_DEFAULT    3600         /* token issue --ttl default, seconds */
+#define CM_TOKEN_TTL_MAX        (30 * 86400) /* --ttl and |--nbf-offset| ceiling: dev tokens */
+#define CM_TOKEN_STR_MAX        1024 /* iss, sub, an aud, a --claim value (authn copies 1024) */
+#define CM_TOKEN_KID_MAX        256  /* bytes of a kid: AUTHN_JWT_MAX_KID */
+#define CM_TOKEN_CLAIM_NAME_MAX 256  /* bytes of a --claim NAME */
+#define CM_TOKEN_MAX_SCOPES     64   /* scopes in one token: AUTHN_JWT_MAX_SCOPES */
+#define CM_TOKEN_SCOPE_MAX      4096 /* bytes of --scope */
+#define CM_TOKEN_MAX_AUD        16   /* audiences in one token: AUTHN_JWT_MAX_AUD */
+#define CM_TOKEN_JTI_BYTES      16   /* random bytes of a jti (base64url: 22 characters) */
+#define CM_JWKS_MAX_KEYS        CM_ARGS_MAX_POS /* key files of one jwks run */
+
+/*
+ * The JOSE algorithms (a mask of enum pol_alg bits, policy/pol.h) `key` can
+ * sign with: RSA 2048..16384 bits: RS256/384/512 and PS256/384/512; EC
+ * P-256/P-384/P-521: ES256/ES384/ES512 (its curve's only); Ed25519: EdDSA.
+ * 0, with the reason recorded, for any other key (RSA-PSS-restricted keys,
+ * Ed448, other curves, small RSA).
+ */
+unsigned cm_jwk_key_algs(EVP_PKEY *key);
+/** The algorithm a key signs with by default: RS256 for RSA, else its only one; 0 as above. */
+unsigned cm_jwk_default_alg(EVP_PKEY *key);
+/*
+ * The public JWK of `key` (private or public) as a new object in *out:
+ * {"kty","crv","x","y"} (EC, coordinates padded to the field size),
+ * {"kty","n","e"} (RSA) or {"kty":"OKP","crv":"Ed25519","x"}.  Never a
+ * private member.  The key must pass cm_jwk_key_algs().
+ */
+int cm_jwk_public(EVP_PKEY *key, json_t **out);
+/*
+ * The RFC 7638 thumbprint of a JWK object: base64url(SHA-256) of its
+ * required members (RSA: e kty n; EC: crv kty x y; OKP: crv kty x) in
+ * lexicographic order without whitespace.  out: CM_JWK_THUMB_LEN + 1 bytes.
+ * PC_ERR_INVALID when kty is unknown or a required member is not a string.
+ */
+int cm_jwk_thumbprint_json(const json_t *jwk, char *out);
+/** cm_jwk_thumbprint_json() of cm_jwk_public(key): the default kid. */
+int cm_jwk_thumbprint(EVP_PKEY *key, char *out);
+/*
+ * Read the public key in a PEM file: a SubjectPublicKeyInfo ("PUBLIC KEY"),
+ * a private key (only its public half is kept; the file bytes are wiped) or
+ * a certificate.  At most PC_PEM_MAX_BYTES.  *out is a public-only key.
+ */
+int cm_pubkey_load(const char *path, EVP_PKEY **out);
+/** RFC 8705 x5t#S256 of a certificate: base64url(SHA-256(DER)); out CM_JWK_THUMB_LEN + 1. */
+int cm_cert_x5t(X509 *x, char *out);
+
+/** What token issue puts in a token; strings point into argv. */
+struct cm_token_spec {
+    const char *iss, *sub;
+    const char *const *aud; /* one (a string claim) or several (an array) */
+    size_t naud;
+    const char *scope;         /* space separated, NULL: no scope claim */
+    const char *const *claims; /* "NAME=VALUE" string claims */
+    size_t nclaims;
+    int64_t now;        /* iat */
+    int64_t ttl;        /* exp = now + ttl, 1..CM_TOKEN_TTL_MAX seconds */
+    int64_t nbf_offset; /* nbf = now + nbf_offset, may be negative */
+};
+
+/** A --ttl: a duration ("90s", "1h", "30d") in whole seconds, 1 s .. CM_TOKEN_TTL_MAX. */
+int cm_token_parse_ttl(const char *s, int64_t *out);
+/** A --nbf-offset: [+|-]DURATION in whole seconds, at most CM_TOKEN_TTL_MAX either way. */
+int cm_token_parse_offset(const char *s, int64_t *out);
+/** A kid: 1..CM_TOKEN_KID_MAX bytes of UTF-8 without control characters. */
+bool cm_token_kid_is_valid(const char *s);
+/*
+ * The claims of a new token as a new object (*out): iss, sub, aud, iat,
+ * nbf, exp, jti (CM_TOKEN_JTI_BYTES random bytes, base64url), scope (the
+ * scope-tokens of RFC 6749 3.3 joined by single spaces) and the --claim
+ * strings.  PC_ERR_INVALID, with the reason, for any value the command line
+ * got wrong (empty, control bytes, not UTF-8, too long or too many, a
+ * --claim without "=" or naming a claim set here, a duplicate, nbf at or
+ * after exp); PC_ERR_CRYPTO when there is no randomness.
+ */
+int cm_token_claims(const struct cm_token_spec *spec, json_t **out);
+/** Add cnf {"x5t#S256": x5t} (RFC 8705) to claims, binding the token to a certificate. */
+int cm_token_bind(json_t *claims, const char *x5t);
+/*
+ * Sign claims as a compact JWS with header {"alg","typ":"JWT","kid"}: RS*
+ * and ES* with libjwt (which writes ES signatures as JOSE's raw r||s),
+ * PS* (salt = hash length) and EdDSA with OpenSSL EVP.  `alg` must be one
+ * of cm_jwk_key_algs(key).  The new token is then verified with the key
+ * before it is returned (*tok, free()).
+ */
+int cm_token_sign(EVP_PKEY *key, unsigned alg, const char *kid, json_t *claims, char **tok);
+
+/** A compact JWS taken apart, nothing verified. */
+struct cm_jws {
+    json_t *header; /* the JOSE header object */
+    json_t *claims; /* the payload, a JSON object */
+    unsigned char *sig;
+    size_t siglen;
+    size_t signed_len; /* bytes of "header.payload": the signing input */
+};
+
+/*
+ * Take tok[0..len) apart without verifying anything: three base64url parts
+ * (strict, no padding), the first two JSON objects without duplicate
+ * members, "alg" a string.  At most CM_TOKEN_MAX_BYTES.  PC_ERR_PARSE or
+ * PC_ERR_TOO_LARGE with the reason ("token: ...").  Release with
+ * cm_jws_clear() (also after a failure).
+ */
+int cm_jws_decode(const char *tok, size_t len, struct cm_jws *out);
+void cm_jws_clear(struct cm_jws *j);
+/*
+ * Verify the signature of tok[0..len) with `pub` for `alg` (the header must
+ * name that alg; ES* signatures are raw r||s of the curve's size).
+ * PC_ERR_CRYPTO when it does not verify.  For the self-check after signing
+ * and for tests: the gateway has its own verifier (authn/).
+ */
+int cm_jws_verify(const char *tok, size_t len, EVP_PKEY *pub, unsigned alg);
+
 /* --- the command line (cm_args.c, cm_admin.c, cm_admin_main.c) ------------ */
 
 #define CM_ARGS_MAX_OPTS  16          /* options of one command */
-#define CM_ARGS_MAX_POS   4           /* positional arguments of one command */
+#define CM_ARGS_MAX_POS   16          /* positional arguments of one command (jwks KEY...) */
 #define CM_ARGS_MAX_MULTI CM_SANS_MAX /* values of one repeatable option (--dns) */
 
 /** Exit statuses (DESIGN.md): what a command handler returns to main(). */
@@ -445,5 +562,9 @@ extern const struct cm_cmd cm_cmd_client_show;
 extern const struct cm_cmd cm_cmd_client_revoke;
 extern const struct cm_cmd cm_cmd_crl;
 extern const struct cm_cmd cm_cmd_config_check;
+extern const struct cm_cmd cm_cmd_token_issue;
+extern const struct cm_cmd cm_cmd_token_inspect;
+extern const struct cm_cmd cm_cmd_token_thumbprint;
+extern const struct cm_cmd cm_cmd_jwks;
 
 #endif

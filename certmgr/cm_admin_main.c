@@ -4,7 +4,7 @@
  *
  * Exit status (DESIGN.md): 0 success; 1 a failure, reported as the one line
  * "portcullis-admin: <reason>" on stderr; 2 bad usage, with a usage hint.
- * To add a command (token, policy, config, reload, tls), define a struct
+ * To add a command (policy, reload, tls), define a struct
  * cm_cmd next to its handler and add it to `commands` below.
  */
 #include <errno.h>
@@ -21,8 +21,10 @@
 #define PROG "portcullis-admin"
 
 static const struct cm_cmd *const commands[] = {
-    &cm_cmd_ca_init,     &cm_cmd_client_issue,  &cm_cmd_client_sign, &cm_cmd_client_list,
-    &cm_cmd_client_show, &cm_cmd_client_revoke, &cm_cmd_crl,         &cm_cmd_config_check,
+    &cm_cmd_ca_init,       &cm_cmd_client_issue,     &cm_cmd_client_sign,
+    &cm_cmd_client_list,   &cm_cmd_client_show,      &cm_cmd_client_revoke,
+    &cm_cmd_crl,           &cm_cmd_config_check,     &cm_cmd_token_issue,
+    &cm_cmd_token_inspect, &cm_cmd_token_thumbprint, &cm_cmd_jwks,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -47,7 +49,7 @@ list_commands(FILE *f, const char *group)
         if (group != NULL && (commands[i]->group == NULL || strcmp(commands[i]->group, group) != 0))
             continue;
         cmd_words(commands[i], words, sizeof(words));
-        fprintf(f, "  %-15s %s\n", words, commands[i]->summary);
+        fprintf(f, "  %-17s %s\n", words, commands[i]->summary);
     }
 }
 
@@ -55,7 +57,8 @@ static void
 usage_main(FILE *f)
 {
     fprintf(f, "usage: " PROG " [--ca-dir DIR] COMMAND [ARGS...]\n\n"
-               "Operator tool of Portcullis: the client CA, client certificates and the CRL.\n\n");
+               "Operator tool of Portcullis: the client CA, client certificates, the CRL,\n"
+               "and signed test tokens with their JWKS.\n\n");
     list_commands(f, NULL);
     fprintf(f, "\nGlobal options (before or after the command):\n"
                "  --ca-dir DIR    the CA directory (default " CM_DEFAULT_CA_DIR ")\n"

@@ -671,3 +671,45 @@ def admin_detached(*args, ca_dir=None, env=None, drop_env=()):
 
 def file_mode(path):
     return os.stat(path).st_mode & 0o7777
+
+
+# --------------------------------------------------------------------------
+# tokens (portcullis-admin token issue, jwks; tests/integration/14-admin-token.t)
+
+_KEYGEN = {
+    "rsa2048": ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    "ec256": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    "ec384": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+    "ec521": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+    "ed25519": ["-algorithm", "ED25519"],
+}
+
+
+def genkey(path, kind="ec256"):
+    """A private key made by `openssl genpkey` (mode 0600); kind is a key of _KEYGEN."""
+    openssl_out("genpkey", *_KEYGEN[kind], "-out", path)
+    os.chmod(path, 0o600)
+    return path
+
+
+def b64url(data):
+    """base64url without padding (JOSE)."""
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def issue_token(key, iss, aud, sub, *extra):
+    """portcullis-admin token issue; returns the token, raises on failure."""
+    r = admin("token", "issue", "--key", key, "--iss", iss, "--aud", aud, "--sub", sub, *extra)
+    if r.returncode != 0:
+        raise RuntimeError("token issue: " + r.stderr)
+    return r.stdout.strip()
+
+
+def write_jwks(path, *keys_and_opts):
+    """portcullis-admin jwks [--kid ID]... KEY.pem... into path; returns the document."""
+    r = admin("jwks", *keys_and_opts)
+    if r.returncode != 0:
+        raise RuntimeError("jwks: " + r.stderr)
+    write(path, r.stdout)
+    return json.loads(r.stdout)
