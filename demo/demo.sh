@@ -51,13 +51,28 @@ openssl x509 -req -in "$RUN/server/server.csr" -CA "$RUN/server/ca.pem" -CAkey "
     -CAcreateserial -days 7 -out "$RUN/server/server.pem" -extfile "$RUN/server/ext" 2>/dev/null ||
     die "server certificate failed"
 
-bold "2. A real upstream on 127.0.0.1 (it echoes the headers it received)"
+bold "2. An access-token issuer: a signing key and its JWKS (portcullis-admin jwks)"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$RUN/issuer.key" 2>/dev/null
+chmod 600 "$RUN/issuer.key"
+$ADMIN jwks --kid demo-1 "$RUN/issuer.key" > "$RUN/jwks.json" || die "jwks failed"
+say "portcullis-admin jwks --kid demo-1 issuer.key > jwks.json"
+TOKEN_READ=$($ADMIN token issue --key "$RUN/issuer.key" --kid demo-1 --iss https://idp.demo.local/ \
+    --aud billing --sub alice@demo.local --scope "billing:read" --ttl 10m) || die "token issue failed"
+TOKEN_NOSCOPE=$($ADMIN token issue --key "$RUN/issuer.key" --kid demo-1 --iss https://idp.demo.local/ \
+    --aud billing --sub alice@demo.local --scope "profile" --ttl 10m) || die "token issue failed"
+say "portcullis-admin token issue --scope billing:read ... (and one with only 'profile')"
+
+bold "3. A real redis-server and a real upstream on 127.0.0.1 (the upstream echoes the headers it received)"
+RP=$(port)
+redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no >"$RUN/redis.log" 2>&1 &
+PIDS+=($!)
+say "redis-server on 127.0.0.1:$RP (the rate limiter's shared state)"
 UP=$(port)
 $PY tests/integration/lib/upstream.py "$UP" --name billing >"$RUN/upstream.log" 2>&1 &
 PIDS+=($!)
 say "upstream: http://127.0.0.1:$UP"
 
-bold "3. The gateway"
+bold "4. The gateway"
 GWP=$(port)
 ADM=$(port)
 cat > "$RUN/portcullis.yaml" <<EOF
@@ -70,6 +85,13 @@ listen:
 threads: 2
 admin:
   listen: "127.0.0.1:$ADM"
+redis:
+  url: "redis://127.0.0.1:$RP/0"
+issuers:
+  demo:
+    issuer: "https://idp.demo.local/"
+    jwks_file: jwks.json
+    algorithms: [ES256]
 log:
   access: ./access.log
 include: policy.d/*.yaml
@@ -81,7 +103,11 @@ routes:
     upstream: "http://127.0.0.1:$UP"
     mtls:
       allow: ["spiffe://demo.local/ns/prod/sa/*"]
-    jwt: off
+    jwt:
+      issuer: demo
+      audience: billing
+      scopes: [billing:read]
+    rate_limit: { key: identity, rate: 1/s, burst: 3, on_backend_failure: deny }
 EOF
 sed 's/^/    /' "$RUN/policy.d/billing.yaml"
 $GW -c "$RUN/portcullis.yaml" --check >/dev/null || die "configuration refused"
@@ -104,39 +130,52 @@ show() { # title, then curl arguments
     [ "$code" = 000 ] && say "-> refused in the TLS handshake (no HTTP response)" || say "-> HTTP $code"
 }
 
-show "4. No client certificate: refused in the handshake" "$URL"
-show "5. A certificate from another CA: refused in the handshake" \
-    --cert "$RUN/other/web.crt" --key "$RUN/other/web.key" "$URL"
-show "6. An allowed certificate: 200 from the upstream, which got the verified identity" \
+BEARER="Authorization: Bearer $TOKEN_READ"
+show "5. No client certificate: refused in the handshake" -H "$BEARER" "$URL"
+show "6. A certificate from another CA: refused in the handshake" \
+    --cert "$RUN/other/web.crt" --key "$RUN/other/web.key" -H "$BEARER" "$URL"
+show "7. The right certificate but no access token: 401" \
     --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" "$URL"
-XFCC=$($C --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H 'X-Forwarded-Client-Cert: forged' "$URL" |
-    $PY -c 'import json,sys; h=dict((k.lower(),v) for k,v in json.load(sys.stdin)["headers"]); print(h.get("x-forwarded-client-cert"))')
-say "X-Forwarded-Client-Cert the upstream received (a forged one was sent and dropped):"
-say "  $XFCC"
-show "7. A certificate the route does not allow (ns/dev): 403 problem+json" \
-    --cert "$RUN/clients/batch.crt" --key "$RUN/clients/batch.key" "$URL"
-show "8. A Host the TLS server name does not cover: 421" \
-    --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "Host: other.demo.local" "$URL"
-show "9. An unknown host: 404 with no detail" \
-    --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" "https://other.demo.local:$GWP/"
+show "8. A token without the route's scope: 403" \
+    --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "Authorization: Bearer $TOKEN_NOSCOPE" "$URL"
+show "9. Certificate and token: 200 from the upstream, which got the verified identity" \
+    --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" "$URL"
+HDRS=$($C --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" \
+    -H 'X-Forwarded-Client-Cert: forged' -H 'X-Auth-Subject: root' "$URL" |
+    $PY -c 'import json,sys; h=dict((k.lower(),v) for k,v in json.load(sys.stdin)["headers"]); print(h.get("x-forwarded-client-cert")); print(h.get("x-auth-subject"), "/", h.get("x-auth-scopes"), "/ authorization:", h.get("authorization"))')
+say "what the upstream received (forged X-Forwarded-Client-Cert and X-Auth-Subject were sent and dropped):"
+printf '%s\n' "$HDRS" | sed 's/^/      /'
+show "10. A certificate the route does not allow (ns/dev): 403 problem+json" \
+    --cert "$RUN/clients/batch.crt" --key "$RUN/clients/batch.key" -H "$BEARER" "$URL"
+show "11. A Host the TLS server name does not cover: 421" \
+    --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" -H "Host: other.demo.local" "$URL"
+show "12. An unknown host: 404 with no detail" \
+    --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" "https://other.demo.local:$GWP/"
+bold "13. The rate limit (1/s, burst 3, in Redis): quick calls until one is refused"
+for i in 1 2 3 4; do
+    out=$($C -o /dev/null -D - --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" "$URL")
+    code=$(printf '%s' "$out" | head -1 | awk '{print $2}')
+    say "call $i -> HTTP $code   $(printf '%s' "$out" | grep -iE '^(ratelimit|retry-after):' | tr -d '\r' | tr '\n' ' ')"
+done
 
-bold "10. Revoke 'web'; the gateway picks up the new CRL within a second"
+bold "14. Revoke 'web'; the gateway picks up the new CRL within a second"
 $ADMIN --ca-dir "$RUN/ca" client revoke web --reason keyCompromise | sed 's/^/    /'
 sleep 1.2
-show "    the same certificate now" --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" "$URL"
+show "    the same certificate now" --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" "$URL"
 
-bold "11. The access log (one JSON line per request; shown here as columns) and the handshake refusals"
+bold "15. The access log (one JSON line per request; shown here as columns) and the handshake refusals"
 sleep 0.3
 $PY - "$RUN/access.log" <<'PYEOF'
 import json, sys
-print("    %-10s %-6s %-19s %-36s %s" % ("status", "decision", "reason", "identity", "route"))
+print("    %-6s %-8s %-22s %-36s %-16s %s" % ("status", "decision", "reason", "identity", "token sub", "route"))
 for line in open(sys.argv[1]):
     a = json.loads(line)
-    print("    %-10s %-6s %-19s %-36s %s" % (a["status"], a["decision"], a["reason"],
-                                             a.get("identity") or "-", a.get("route") or "-"))
+    print("    %-6s %-8s %-22s %-36s %-16s %s" % (a["status"], a["decision"], a["reason"],
+                                                   a.get("identity") or "-", a.get("sub") or "-",
+                                                   a.get("route") or "-"))
 PYEOF
 grep "handshake refused" "$RUN/gateway.log" | sed 's/^.*warn: /    /' | cut -c1-200
-bold "12. Metrics (http://127.0.0.1:$ADM/metrics), a few lines"
+bold "16. Metrics (http://127.0.0.1:$ADM/metrics), a few lines"
 curl -s "http://127.0.0.1:$ADM/metrics" | grep -E '^portcullis_(requests_total|tls_handshake_failures_total\{reason="(no_certificate|unknown_ca|revoked)")' | sed 's/^/    /'
 echo
 echo "demo: done (files in demo/run/)"

@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 
 #include "authn/authn.h"
+#include "gateway/gw_rl.h"
 #include "common/pc_limits.h"
 #include "common/pc_str.h"
 #include "policy/pol.h"
@@ -302,6 +303,7 @@ struct gw_worker {
     h2o_linklist_t conns; /* open client connections (struct gw_conn_link) */
     size_t nconns;
     struct authn_tcache *tcache; /* verified tokens */
+    struct gw_redis *redis;      /* NULL without redis: */
     h2o_linklist_t parked;       /* requests waiting for a JWKS refetch (struct gw_park) */
     h2o_timeout_t park_timeout;
     h2o_timeout_entry_t park_entry;
@@ -324,6 +326,7 @@ struct gw_gen {
     struct gw_upstream_addr *upstream_addr; /* per upstream */
     size_t nupstreams;
     struct gw_jwks **jwks; /* per issuer */
+    struct gw_gcra_spec *rl_spec; /* per route (unused for routes without rate_limit) */
     struct gw_worker *workers;
     unsigned nworkers;
     _Atomic int state;
@@ -371,6 +374,14 @@ struct gw_req {
     /* the token, for the access log (pool copies; NULL when none) */
     const char *sub, *iss, *kid, *jti;
     const char *token_error;   /* authn_jwt_err_str of a refusal */
+    /* the rate limit (gw_ratelimit.c) */
+    const char *rl_key;        /* pool memory; identities hashed */
+    size_t rl_keylen;
+    uint64_t rl_hash;          /* of the key, for the in-process limiter */
+    struct gw_gcra_result rl;  /* valid when rl_done */
+    bool rl_done;
+    const char *rl_backend;    /* "redis", "local", "local-fallback", "allow", "deny" */
+    int rl_status;             /* enum gw_redis_status when Redis failed */
     uint64_t proxied_at_ms;    /* loop time when handed to the upstream; 0 if not */
     uint64_t upstream_us;      /* from handing it over to the response head */
     struct timeval proxied_at; /* the same, wall clock, for upstream_ms */
@@ -401,6 +412,14 @@ h2o_iovec_t gw_problem_body(h2o_mem_pool_t *pool, enum gw_reason reason, const c
 int gw_jwt_stage(struct gw_req *r);
 /** The stages after the JWT: rate limit, then the proxy. */
 int gw_req_after_jwt(struct gw_req *r);
+/** The rate-limit stage; answers (429/503) or proxies, perhaps asynchronously. */
+int gw_rl_stage(struct gw_req *r);
+/** RateLimit-Policy, RateLimit and Retry-After on a limited route's response. */
+void gw_rl_add_headers(struct gw_req *r);
+/** Free the in-process limiter (process exit). */
+void gw_rl_shutdown(void);
+/** The client's address as text, computed once per connection. */
+const char *gw_conn_peer_ip(struct gw_req *r);
 void gw_jwt_worker_init(struct gw_worker *w);
 void gw_jwt_worker_clear(struct gw_worker *w);
 

@@ -447,6 +447,12 @@ log_access(h2o_logger_t *self, h2o_req_t *req)
     lu64(&l, "bytes", (uint64_t)req->bytes_sent);
     lms(&l, "total_ms", total_ms);
     lms(&l, "upstream_ms", up_ms);
+    if (r != NULL && r->rl_key != NULL) {
+        lstr(&l, "rl_key", r->rl_key, r->rl_keylen);
+        lstr(&l, "rl_backend", r->rl_backend, r->rl_backend != NULL ? strlen(r->rl_backend) : 0);
+        if (r->rl_done)
+            lu64(&l, "rl_remaining", r->rl.remaining);
+    }
     if (r != NULL && r->detail != NULL && gw_reason_is_deny(reason))
         lstr(&l, "detail", r->detail, strlen(r->detail));
     if (l.full) {

@@ -107,6 +107,10 @@ gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
     for (i = 0; i < cfg->nupstreams; i++)
         if (resolve(&cfg->upstreams[i], &g->upstream_addr[i]) != PC_OK)
             goto out;
+    g->rl_spec = pc_xcalloc(cfg->nroutes + 1, sizeof(*g->rl_spec));
+    for (i = 0; i < cfg->nroutes; i++)
+        if (cfg->routes[i].rate_limit != NULL)
+            gw_gcra_spec_from(cfg->routes[i].rate_limit, &g->rl_spec[i]);
     register_hosts(g);
     g->listeners = pc_xcalloc(cfg->nlisteners, sizeof(*g->listeners));
     g->nlisteners = cfg->nlisteners;
@@ -207,6 +211,7 @@ gw_gen_free(struct gw_gen *g)
     free(g->jwks);
     free(g->upstream_ssl);
     free(g->upstream_addr);
+    free(g->rl_spec);
     pol_config_free(g->cfg);
     free(g);
 }

@@ -467,6 +467,7 @@ out:
     gw_accesslog_stop();
     gw_metrics_folded_free(&proc);
     gw_jwks_stop();
+    gw_rl_shutdown();
     pc_rcu_drain_unsafe(pc_rcu_global());
     if (tick_ok && h2o_timeout_is_linked(&tick_entry))
         h2o_timeout_unlink(&tick_entry);

@@ -121,8 +121,8 @@ is_clean(const char *s, size_t n)
     return memchr(s, '\r', n) == NULL && memchr(s, '\n', n) == NULL && memchr(s, '\0', n) == NULL;
 }
 
-static const char *
-peer_ip(struct gw_req *r)
+const char *
+gw_conn_peer_ip(struct gw_req *r)
 {
     struct gw_conn *c = r->conn;
     struct sockaddr_storage ss;
@@ -158,7 +158,7 @@ static int
 build_head(struct gw_req *r, h2o_iovec_t *out)
 {
     h2o_req_t *req = r->req;
-    const char *ip = peer_ip(r);
+    const char *ip = gw_conn_peer_ip(r);
     size_t i, cap = req->method.len + req->path.len + req->authority.len + 256, ncookie = 0;
     char *buf, *p, clen[32];
     int cl = 0;

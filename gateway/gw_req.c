@@ -50,8 +50,12 @@ gw_req_find(h2o_req_t *req)
 static void
 on_setup_ostream(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
+    struct gw_req *r = (struct gw_req *)self;
+
     /* the prefilter carries our per-request state (gw_req_find); headers
      * every response gets are added here */
+    if (r->route != NULL && r->route->rate_limit != NULL)
+        gw_rl_add_headers(r);
     h2o_setup_next_prefilter(self, req, slot);
 }
 
@@ -176,7 +180,10 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 int
 gw_req_after_jwt(struct gw_req *r)
 {
-    /* 6. proxy */
+    /* 6. rate limit, which proxies when it allows */
+    if (r->route->rate_limit != NULL)
+        return gw_rl_stage(r);
+    /* 7. proxy */
     return gw_proxy_send(r);
 }
 

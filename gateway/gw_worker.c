@@ -198,6 +198,8 @@ gw_worker_main(void *arg)
     h2o_context_init(&w->ctx, w->loop, &g->globalconf);
     w->log = gw_accesslog_ring_new();
     gw_jwt_worker_init(w);
+    if (g->cfg->redis != NULL)
+        w->redis = gw_redis_new(w->loop, g->cfg->redis);
     ok = w->rcu_slot >= 0 && setup_upstreams(w) == PC_OK && open_listeners(w) == PC_OK;
     if (!ok) {
         pc_log(LOG_ERR, "worker %u of generation %lu failed to start", w->id, g->id);
@@ -223,6 +225,8 @@ gw_worker_main(void *arg)
     w->accept = NULL;
     teardown_upstreams(w);
     gw_jwt_worker_clear(w);
+    gw_redis_free(w->redis); /* pending charges fail; their requests are gone by now */
+    w->redis = NULL;
     h2o_context_dispose(&w->ctx);
     h2o_evloop_run(w->loop, 0); /* let pending closes finish */
     /* h2o 2.2.5 (evloop) h2o_multithread_destroy_queue() closes the queue

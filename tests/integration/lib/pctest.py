@@ -583,14 +583,14 @@ class Rig:
             port or self.port, self.server_cert, self.server_key, self.ca.ca,
             ("    crl: %s\n" % self.ca.crl) if crl else "")
 
-    def config(self, routes, extra="", crl=True, threads=2, listeners=None):
+    def config(self, routes, extra="", crl=True, threads=2, listeners=None, admin_port=None):
         return ("listen:\n%s"
                 "threads: %d\n"
                 "admin:\n  listen: \"127.0.0.1:%d\"\n"
                 "log:\n  access: stdout\n  level: info\n"
                 "%s"
-                "routes:\n%s") % (listeners or self.listener(crl), threads, self.admin_port, extra,
-                                  routes)
+                "routes:\n%s") % (listeners or self.listener(crl), threads,
+                                  admin_port or self.admin_port, extra, routes)
 
     def route(self, name, host, prefix="/", upstream="billing", allow=None, extra="",
               methods=None):
@@ -713,3 +713,39 @@ def write_jwks(path, *keys_and_opts):
         raise RuntimeError("jwks: " + r.stderr)
     write(path, r.stdout)
     return json.loads(r.stdout)
+
+
+# --------------------------------------------------------------------------
+# redis-server, started and stopped by the test
+
+class Redis:
+    def __init__(self, port=None, args=(), name="redis"):
+        self.port = port or free_port()
+        self.args = list(args)
+        self.name = name
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                           "--save", "", "--appendonly", "no", "--daemonize", "no"] + self.args,
+                          self.name)
+        if not wait_port(self.port, 10, proc=self.proc):
+            raise RuntimeError("redis-server did not start: " + read_log(self.proc))
+
+    def stop(self):
+        stop(self.proc, signal.SIGKILL)
+
+    def cli(self, *args, password=None, user=None):
+        cmd = ["redis-cli", "-p", str(self.port), "--no-auth-warning"]
+        if user:
+            cmd += ["--user", user]
+        if password:
+            cmd += ["-a", password]
+        return run(cmd + list(args)).stdout.strip()
+
+    def commandstat(self, cmd, **kw):
+        """calls= of INFO commandstats for `cmd` (e.g. "evalsha")."""
+        out = self.cli("INFO", "commandstats", **kw)
+        m = re.search(r"cmdstat_%s:calls=(\d+)" % cmd, out)
+        return int(m.group(1)) if m else 0
