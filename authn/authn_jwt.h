@@ -21,12 +21,12 @@
 
 #include "policy/pol.h"
 
-#define AUTHN_JWKS_MAX_BYTES  (256 * 1024) /* one JWKS document */
-#define AUTHN_JWKS_MAX_KEYS   64           /* keys in one JWKS */
-#define AUTHN_JWT_MAX_KID     256          /* bytes of a "kid" */
-#define AUTHN_JWT_MAX_SCOPES  64           /* scopes read from one token */
-#define AUTHN_JWT_MAX_AUD     16           /* audiences read from one token */
-#define AUTHN_JWT_MAX_CLAIM   1024         /* bytes of a claim copied into a header */
+#define AUTHN_JWKS_MAX_BYTES (256 * 1024) /* one JWKS document */
+#define AUTHN_JWKS_MAX_KEYS  64           /* keys in one JWKS */
+#define AUTHN_JWT_MAX_KID    256          /* bytes of a "kid" */
+#define AUTHN_JWT_MAX_SCOPES 64           /* scopes read from one token */
+#define AUTHN_JWT_MAX_AUD    16           /* audiences read from one token */
+#define AUTHN_JWT_MAX_CLAIM  1024         /* bytes of a claim copied into a header */
 
 /* Why a token was refused.  Every value but AUTHN_JWT_OK is a denial. */
 enum authn_jwt_err {
@@ -71,6 +71,10 @@ struct authn_keyset;
  * without "alg" may be used with every allowed algorithm of its type.
  * Duplicate kids are an error.  Zero usable keys is an error.  On failure
  * `err` (capacity errlen) holds a one-line reason.
+ * (authn_jwks.c: keys with bad or out-of-range members -- RSA below 2048
+ * or above 8192 bits, EC points off the curve -- are skipped as well, per
+ * RFC 7517 §5, and so is a key without kid in a set of several; when keys
+ * were skipped, err names the last reason even on success.)
  */
 int authn_keyset_parse(const char *json, size_t len, unsigned algs, struct authn_keyset **out,
                        size_t *skipped, char *err, size_t errlen);
@@ -95,15 +99,15 @@ struct authn_claims {
     char *iss, *sub, *jti, *kid; /* NULL when absent */
     char **aud;                  /* "aud" as a list (a string is one element) */
     size_t naud;
-    char **scopes;               /* from "scope" (space separated) or "scp" */
+    char **scopes; /* from "scope" (space separated) or "scp" */
     size_t nscopes;
-    char *scope_str;             /* the scopes joined with ' ' (X-Auth-Scopes) */
-    int64_t exp;
-    int64_t nbf, iat; /* INT64_MIN when absent */
-    char *cnf_x5t;    /* cnf."x5t#S256", NULL when absent */
-    unsigned alg;     /* the enum pol_alg it was signed with */
+    char *scope_str;              /* the scopes joined with ' ' (X-Auth-Scopes) */
+    int64_t exp;                  /* INT64_MIN when absent or not a number (check: NO_EXP) */
+    int64_t nbf, iat;             /* INT64_MIN when absent */
+    char *cnf_x5t;                /* cnf."x5t#S256", NULL when absent */
+    unsigned alg;                 /* the enum pol_alg it was signed with */
     unsigned char key_sha256[32]; /* the key that verified it */
-    json_t *payload;  /* all claims, for claims_to_headers */
+    json_t *payload;              /* all claims, for claims_to_headers */
 };
 
 void authn_claims_free(struct authn_claims *c);
@@ -170,7 +174,7 @@ void authn_tcache_stats(const struct authn_tcache *tc, uint64_t *entries, uint64
  * further spaces).  Returns AUTHN_JWT_OK and (tok, tok_len) pointing into
  * value, or MALFORMED / TOO_LARGE (above max).
  */
-enum authn_jwt_err authn_bearer_parse(const char *value, size_t len, size_t max,
-                                      const char **tok, size_t *tok_len);
+enum authn_jwt_err authn_bearer_parse(const char *value, size_t len, size_t max, const char **tok,
+                                      size_t *tok_len);
 
 #endif
