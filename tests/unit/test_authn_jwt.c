@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "authn/authn_jwt.h"
 #include "tests/unit/jwt_test.h"
@@ -1245,6 +1246,59 @@ test_check_null_arguments_denied(void **state)
     assert_int_equal(authn_claims_check(NULL, &issuer, &route, NOW, NULL, NULL), AUTHN_JWT_ISSUER);
 }
 
+/* --- threads: one key set (and its DigestVerify templates) shared by workers ----------- */
+
+#define THREADS    4
+#define THREAD_RUN 200
+
+static char *mt_tokens[6];
+
+static void *
+mt_worker(void *arg)
+{
+    size_t i, bad = 0;
+
+    (void)arg;
+    for (i = 0; i < THREAD_RUN * 6; i++) {
+        const char *t = mt_tokens[i % 6];
+        struct authn_claims *c = NULL;
+        enum authn_jwt_err e = authn_jwt_verify(t, strlen(t), ks, TJ_ALL_ALGS, &c, NULL);
+        /* the last token is tampered: it must fail every time, the others pass */
+        if ((i % 6 == 5) != (e == AUTHN_JWT_SIGNATURE) || (i % 6 != 5 && e != AUTHN_JWT_OK))
+            bad++;
+        authn_claims_free(c);
+    }
+    return (void *)bad;
+}
+
+static void
+test_verify_concurrent_threads_agree(void **state)
+{
+    pthread_t th[THREADS];
+    char *sig;
+    size_t i;
+
+    (void)state;
+    mt_tokens[0] = mint("RS256", rsa, "rsa", NULL);
+    mt_tokens[1] = mint("PS384", rsa, "rsa", NULL);
+    mt_tokens[2] = mint("ES256", ec256, "ec256", NULL);
+    mt_tokens[3] = mint("ES512", ec521, "ec521", NULL);
+    mt_tokens[4] = mint("EdDSA", ed, "ed", NULL);
+    mt_tokens[5] = mint("PS256", rsa, "rsa", NULL);
+    sig = strrchr(mt_tokens[5], '.') + 1;
+    sig[strlen(sig) / 2] = sig[strlen(sig) / 2] == 'A' ? 'B' : 'A';
+    assert_int_equal(verify(mt_tokens[5]), AUTHN_JWT_SIGNATURE);
+    for (i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, mt_worker, NULL), 0);
+    for (i = 0; i < THREADS; i++) {
+        void *bad = NULL;
+        assert_int_equal(pthread_join(th[i], &bad), 0);
+        assert_int_equal((size_t)bad, 0);
+    }
+    for (i = 0; i < 6; i++)
+        free(mt_tokens[i]);
+}
+
 /* --- Authorization: Bearer ------------------------------------------------------------------- */
 
 static enum authn_jwt_err
@@ -1363,6 +1417,7 @@ main(void)
         cmocka_unit_test(test_verify_crit_rejected),
         cmocka_unit_test(test_verify_typ_checked),
         cmocka_unit_test(test_verify_empty_or_too_large_rejected),
+        cmocka_unit_test(test_verify_concurrent_threads_agree),
         cmocka_unit_test(test_check_expired_rejected),
         cmocka_unit_test(test_check_nbf_future_rejected),
         cmocka_unit_test(test_check_nbf_not_number_malformed),
