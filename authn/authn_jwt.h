@@ -71,6 +71,10 @@ struct authn_keyset;
  * without "alg" may be used with every allowed algorithm of its type.
  * Duplicate kids are an error.  Zero usable keys is an error.  On failure
  * `err` (capacity errlen) holds a one-line reason.
+ * (authn_jwks.c: keys with bad or out-of-range members -- RSA below 2048
+ * or above 8192 bits, EC points off the curve -- are skipped as well, per
+ * RFC 7517 §5, and so is a key without kid in a set of several; when keys
+ * were skipped, err names the last reason even on success.)
  */
 int authn_keyset_parse(const char *json, size_t len, unsigned algs, struct authn_keyset **out,
                        size_t *skipped, char *err, size_t errlen);
@@ -97,8 +101,8 @@ struct authn_claims {
     size_t naud;
     char **scopes; /* from "scope" (space separated) or "scp" */
     size_t nscopes;
-    char *scope_str; /* the scopes joined with ' ' (X-Auth-Scopes) */
-    int64_t exp;
+    char *scope_str;              /* the scopes joined with ' ' (X-Auth-Scopes) */
+    int64_t exp;                  /* INT64_MIN when absent or not a number (check: NO_EXP) */
     int64_t nbf, iat;             /* INT64_MIN when absent */
     char *cnf_x5t;                /* cnf."x5t#S256", NULL when absent */
     unsigned alg;                 /* the enum pol_alg it was signed with */
