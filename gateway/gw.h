@@ -325,7 +325,7 @@ struct gw_gen {
     SSL_CTX **upstream_ssl;                 /* per upstream; NULL for http */
     struct gw_upstream_addr *upstream_addr; /* per upstream */
     size_t nupstreams;
-    struct gw_jwks **jwks; /* per issuer */
+    struct gw_jwks **jwks;        /* per issuer */
     struct gw_gcra_spec *rl_spec; /* per route (unused for routes without rate_limit) */
     struct gw_worker *workers;
     unsigned nworkers;
@@ -373,12 +373,12 @@ struct gw_req {
     struct timeval started; /* when our handler first saw it */
     /* the token, for the access log (pool copies; NULL when none) */
     const char *sub, *iss, *kid, *jti;
-    const char *token_error;   /* authn_jwt_err_str of a refusal */
+    const char *token_error; /* authn_jwt_err_str of a refusal */
     /* the rate limit (gw_ratelimit.c) */
-    const char *rl_key;        /* pool memory; identities hashed */
+    const char *rl_key; /* pool memory; identities hashed */
     size_t rl_keylen;
-    uint64_t rl_hash;          /* of the key, for the in-process limiter */
-    struct gw_gcra_result rl;  /* valid when rl_done */
+    uint64_t rl_hash;         /* of the key, for the in-process limiter */
+    struct gw_gcra_result rl; /* valid when rl_done */
     bool rl_done;
     const char *rl_backend;    /* "redis", "local", "local-fallback", "allow", "deny" */
     int rl_status;             /* enum gw_redis_status when Redis failed */
@@ -386,8 +386,7 @@ struct gw_req {
     uint64_t upstream_us;      /* from handing it over to the response head */
     struct timeval proxied_at; /* the same, wall clock, for upstream_ms */
     char request_id[33];
-    bool rewrite_body; /* the ostream swaps h2o's error body for ours */
-    h2o_iovec_t body;  /* our replacement body */
+    bool keep_trace; /* the client sent exactly one valid traceparent */
 };
 
 h2o_handler_t *gw_req_register(h2o_pathconf_t *pathconf);
@@ -423,7 +422,9 @@ const char *gw_conn_peer_ip(struct gw_req *r);
 void gw_jwt_worker_init(struct gw_worker *w);
 void gw_jwt_worker_clear(struct gw_worker *w);
 
-/** Rewrite headers for the upstream and hand the request to h2o's proxy. */
+/** Remove every header the gateway or the route owns from the client's request. */
+void gw_proxy_scrub(struct gw_req *r);
+/** Add our headers for the upstream and hand the request to gw_upstream.c. */
 int gw_proxy_send(struct gw_req *r);
 /*
  * Send the request (head: the serialized request head in pool memory; the

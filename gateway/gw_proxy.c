@@ -42,6 +42,8 @@ is_owned(const h2o_iovec_t *name)
     return false;
 }
 
+/* Headers the route sets itself (headers.set) or fills from the token
+ * (jwt.claims_to_headers): the client's copies never pass. */
 static bool
 is_route_set(const struct pol_route *route, const h2o_iovec_t *name)
 {
@@ -50,17 +52,26 @@ is_route_set(const struct pol_route *route, const h2o_iovec_t *name)
     for (i = 0; i < route->nhset; i++)
         if (h2o_memis(name->base, name->len, route->hset[i].name, strlen(route->hset[i].name)))
             return true;
+    if (route->jwt != NULL)
+        for (i = 0; i < route->jwt->nclaims; i++)
+            if (h2o_memis(name->base, name->len, route->jwt->claims[i].header,
+                          strlen(route->jwt->claims[i].header)))
+                return true;
     return false;
 }
 
 /*
- * One pass over the request headers: drop what we own, what the route sets
- * and every traceparent/tracestate unless there is exactly one valid
- * traceparent.  Header names are lower-case in h2o (h1 and h2 alike).
+ * One pass over the request headers, right after routing and before any
+ * stage adds its own: drop what we own, what the route sets and every
+ * traceparent/tracestate unless there is exactly one valid traceparent.
+ * Header names are lower-case in h2o (h1 and h2 alike).
  */
-static void
-scrub_headers(h2o_req_t *req, const struct pol_route *route, bool *keep_trace)
+void
+gw_proxy_scrub(struct gw_req *r)
 {
+    h2o_req_t *req = r->req;
+    const struct pol_route *route = r->route;
+    bool *keep_trace = &r->keep_trace;
     size_t i, o = 0, ntp = 0;
     bool tp_ok = false;
 
@@ -228,16 +239,14 @@ gw_proxy_send(struct gw_req *r)
     h2o_req_t *req = r->req;
     const struct pol_route *route = r->route;
     struct gw_worker *w = r->w;
-    bool keep_trace;
     h2o_iovec_t v, head;
     size_t i;
 
-    scrub_headers(req, route, &keep_trace);
     /* the peer lives as long as the connection; copy into the request pool */
     v = h2o_strdup(&req->pool, r->peer->xfcc, r->peer->xfcc_len);
     add_header(req, H2O_STRLIT("x-forwarded-client-cert"), v.base, v.len);
     add_header(req, H2O_STRLIT("x-request-id"), r->request_id, 32);
-    if (!keep_trace) {
+    if (!r->keep_trace) {
         char *tp = h2o_mem_alloc_pool(&req->pool, 56);
         gw_traceparent_new(tp);
         add_header(req, H2O_STRLIT("traceparent"), tp, 55);

@@ -213,8 +213,8 @@ gw_rl_add_headers(struct gw_req *r)
                           (size_t)n);
     reset_s = (r->rl.reset_us + 999999) / 1000000;
     v = h2o_mem_alloc_pool(&req->pool, 160);
-    n = snprintf(v, 160, "\"%s\";r=%llu;t=%llu", r->route->name, (unsigned long long)r->rl.remaining,
-                 (unsigned long long)reset_s);
+    n = snprintf(v, 160, "\"%s\";r=%llu;t=%llu", r->route->name,
+                 (unsigned long long)r->rl.remaining, (unsigned long long)reset_s);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, v,
                           (size_t)n);
     if (!r->rl.allowed) {

@@ -171,7 +171,9 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
     r->route = route;
     if (!pol_route_allows(route, &r->peer->names, NULL))
         return deny(r, GW_R_CERT_NOT_ALLOWED, "this client identity is not allowed on this route");
-    /* 5. the access token, then the stages after it */
+    /* 5. no header the client sent may pose as ours from here on */
+    gw_proxy_scrub(r);
+    /* 6. the access token, then the stages after it */
     if (route->jwt != NULL)
         return gw_jwt_stage(r);
     return gw_req_after_jwt(r);
@@ -180,10 +182,10 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 int
 gw_req_after_jwt(struct gw_req *r)
 {
-    /* 6. rate limit, which proxies when it allows */
+    /* 7. rate limit, which proxies when it allows */
     if (r->route->rate_limit != NULL)
         return gw_rl_stage(r);
-    /* 7. proxy */
+    /* 8. proxy */
     return gw_proxy_send(r);
 }
 

@@ -80,10 +80,10 @@ struct gw_redis_op;
 
 enum gw_redis_status {
     GW_REDIS_OK = 0,
-    GW_REDIS_TIMEOUT = -1,     /* no reply within redis.timeout */
-    GW_REDIS_DOWN = -2,        /* not connected, connection lost, or AUTH/SELECT refused */
+    GW_REDIS_TIMEOUT = -1,      /* no reply within redis.timeout */
+    GW_REDIS_DOWN = -2,         /* not connected, connection lost, or AUTH/SELECT refused */
     GW_REDIS_BREAKER_OPEN = -3, /* too many recent failures: not even tried */
-    GW_REDIS_BAD_REPLY = -4,   /* a reply we do not understand */
+    GW_REDIS_BAD_REPLY = -4,    /* a reply we do not understand */
 };
 
 /* Called exactly once per operation unless it was cancelled first. */
@@ -112,14 +112,14 @@ void gw_redis_cancel(struct gw_redis_op *op);
 /* Metrics of one worker's client (read by the control thread; single writer). */
 struct gw_redis_stats {
     _Atomic uint64_t commands;
-    _Atomic uint64_t errors;      /* replies with an error, bad replies */
+    _Atomic uint64_t errors; /* replies with an error, bad replies */
     _Atomic uint64_t timeouts;
-    _Atomic uint64_t down;        /* refused because not connected */
+    _Atomic uint64_t down; /* refused because not connected */
     _Atomic uint64_t breaker_rejects;
     _Atomic uint64_t reconnects;
-    _Atomic uint64_t lat[12];     /* latency buckets, see gw_redis_lat_le_us */
+    _Atomic uint64_t lat[12]; /* latency buckets, see gw_redis_lat_le_us */
     _Atomic uint64_t lat_sum_us;
-    _Atomic int breaker_state;    /* 0 closed, 1 open, 2 half-open (probing) */
+    _Atomic int breaker_state; /* 0 closed, 1 open, 2 half-open (probing) */
 };
 extern const uint64_t gw_redis_lat_le_us[12];
 const struct gw_redis_stats *gw_redis_stats(const struct gw_redis *c);

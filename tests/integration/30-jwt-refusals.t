@@ -98,7 +98,8 @@ for what, tok, extra in refusals:
     ok(r.header("www-authenticate") == 'Bearer error="invalid_token"',
        "... with WWW-Authenticate: Bearer error=\"invalid_token\"", r.headers)
     if tok:
-        ok(tok not in r.body and tok.split(".")[1] not in r.body, "... and the body never echoes the token")
+        ok(tok not in r.body and all(part not in r.body for part in tok.split(".") if len(part) > 12),
+           "... and the body never echoes the token")
 r = call(rsa_k.token(dict(base, iat=now + 10)))
 is_(r.status, 200, "iat 10s in the future is within the 30s leeway: 200")
 r = call(rsa_k.token(dict(base, aud=["payroll", "billing"])))

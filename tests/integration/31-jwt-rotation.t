@@ -51,6 +51,7 @@ ok(wait_for(lambda: readyz().status == 200, 10), "/readyz becomes ready once the
 is_(call(k1).status, 200, "a token signed with the published key k1: 200")
 
 # rotation: k2 appears at the IdP; its first token must not fail
+time.sleep(1.1)  # past min_refetch_interval since the first fetch
 write(jwks_file, jwks(k1, k2))
 before = idp_hits(idp)
 t0 = time.time()
