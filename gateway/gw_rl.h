@@ -26,6 +26,12 @@
 
 /* --- the arithmetic (pure; gw_gcra.c) ------------------------------------- */
 
+/* Ceiling of T and of B*T: 2^50 us (35 years, "never").  With it every value
+ * the Lua script computes (at most now + 2^51) stays below 2^53, where Lua's
+ * doubles are exact, as long as the clock reads below 2^53 - 2^51 us (the
+ * year 2184). */
+#define GW_GCRA_MAX_US (UINT64_C(1) << 50)
+
 /** A rate spec in microseconds: emission interval and burst tolerance. */
 struct gw_gcra_spec {
     uint64_t interval_us; /* T = period / count, at least 1 */
@@ -45,13 +51,18 @@ struct gw_gcra_result {
 /*
  * One GCRA step on a stored TAT (0 = no state): fills *res and returns the
  * new TAT to store (unchanged when refused).  Saturating arithmetic: huge
- * rates or clocks never overflow.
+ * rates or clocks never overflow.  A stored TAT beyond now + B*T can only
+ * come from a clock that went back; it is read (and returned, even when
+ * refused) as now + B*T, an exhausted bucket, so the key waits one interval
+ * rather than the size of the jump.
  */
 uint64_t gw_gcra_step(const struct gw_gcra_spec *s, uint64_t tat, uint64_t now_us,
                       struct gw_gcra_result *res);
 
 /* The Lua script run by Redis (KEYS[1] = key; ARGV[1] = T, ARGV[2] = B, both
- * in microseconds/count); time is Redis's own TIME.  Returns
+ * in microseconds/count); time is Redis's own TIME, or ARGV[3] (microseconds)
+ * when given (tests; a caller with its own clock).  Stores the TAT with
+ * SET key tat PX (time until the bucket is full again + 1 ms).  Returns
  * {allowed 0|1, retry_after_us, remaining, reset_us}. */
 extern const char gw_gcra_lua[];
 /** Its SHA-1, lower-case hex (for EVALSHA), computed once. */
@@ -72,6 +83,8 @@ struct gw_rlocal *gw_rlocal_new(size_t slots);
 void gw_rlocal_free(struct gw_rlocal *t);
 void gw_rlocal_charge(struct gw_rlocal *t, uint64_t key_hash, const struct gw_gcra_spec *s,
                       uint64_t now_us, struct gw_gcra_result *res);
+/** Charges that found no slot of their own and went to an overflow slot. */
+uint64_t gw_rlocal_overflows(const struct gw_rlocal *t);
 
 /* --- the Redis client of one worker (gw_redis.c) ---------------------------- */
 
@@ -86,7 +99,13 @@ enum gw_redis_status {
     GW_REDIS_BAD_REPLY = -4,    /* a reply we do not understand */
 };
 
-/* Called exactly once per operation unless it was cancelled first. */
+/* Longest key gw_redis_gcra() accepts (bytes); longer ones are refused with
+ * GW_REDIS_BAD_REPLY without a command being sent. */
+#define GW_RL_KEY_MAX 1024
+
+/* Called exactly once per operation unless it was cancelled first.  `res` is
+ * non-NULL only with GW_REDIS_OK.  A callback may start or cancel other
+ * operations, never gw_redis_free() the client. */
 typedef void (*gw_redis_cb)(void *data, enum gw_redis_status st, const struct gw_gcra_result *res);
 
 /*
@@ -95,32 +114,43 @@ typedef void (*gw_redis_cb)(void *data, enum gw_redis_status st, const struct gw
  * only.
  */
 struct gw_redis *gw_redis_new(h2o_loop_t *loop, const struct pol_redis *conf);
-/** Fails every pending operation (GW_REDIS_DOWN) and frees the client. */
+/** Fails every pending operation (GW_REDIS_DOWN) and frees the client.
+ * Disposes its timeouts: the loop may be destroyed after it (run the loop
+ * once first so h2o reaps the closed socket).  NULL is a no-op. */
 void gw_redis_free(struct gw_redis *c);
 
 /*
  * Charge `key` (keylen bytes) with `spec` by EVALSHA of gw_gcra_lua (NOSCRIPT:
  * SCRIPT LOAD and retry, once).  When the breaker is open or the client is
- * not connected the callback runs before this returns, with the status.
- * The returned handle lets the caller cancel (the request went away); it is
- * invalid after the callback ran or after gw_redis_cancel.
+ * not connected the callback runs before this returns, with the status, and
+ * the return is NULL.  Otherwise the returned handle lets the caller cancel
+ * (the request went away); it is invalid after the callback ran or after
+ * gw_redis_cancel (which takes NULL too).
  */
 struct gw_redis_op *gw_redis_gcra(struct gw_redis *c, const char *key, size_t keylen,
                                   const struct gw_gcra_spec *spec, gw_redis_cb cb, void *data);
 void gw_redis_cancel(struct gw_redis_op *op);
+/** Connected, handshake done and the breaker closed: charges will be sent
+ * (for /readyz and tests).  Worker thread. */
+bool gw_redis_ready(const struct gw_redis *c);
 
 /* Metrics of one worker's client (read by the control thread; single writer). */
 struct gw_redis_stats {
-    _Atomic uint64_t commands;
-    _Atomic uint64_t errors; /* replies with an error, bad replies */
+    _Atomic uint64_t commands; /* sent: charges, NOSCRIPT loads/retries, handshakes, probes */
+    _Atomic uint64_t errors;   /* replies with an error, bad replies */
     _Atomic uint64_t timeouts;
-    _Atomic uint64_t down; /* refused because not connected */
+    _Atomic uint64_t down; /* failed for want of a connection (at once, or lost with it) */
     _Atomic uint64_t breaker_rejects;
-    _Atomic uint64_t reconnects;
-    _Atomic uint64_t lat[12]; /* latency buckets, see gw_redis_lat_le_us */
+    _Atomic uint64_t reconnects; /* connection attempts after the first */
+    _Atomic uint64_t lat[12];    /* latency buckets, see gw_redis_lat_le_us */
     _Atomic uint64_t lat_sum_us;
-    _Atomic int breaker_state; /* 0 closed, 1 open, 2 half-open (probing) */
+    _Atomic uint64_t lat_count; /* replies timed; those above the last bound are only here */
+    _Atomic uint64_t inflight;  /* commands sent and not yet answered (incl. abandoned ones) */
+    _Atomic int breaker_state;  /* 0 closed, 1 open, 2 half-open (probing) */
 };
+/* Upper bounds (us) of the latency buckets.  lat[i] counts replies with
+ * le[i-1] < latency <= le[i] (not cumulative); Prometheus's +Inf bucket is
+ * lat_count. */
 extern const uint64_t gw_redis_lat_le_us[12];
 const struct gw_redis_stats *gw_redis_stats(const struct gw_redis *c);
 
