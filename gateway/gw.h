@@ -302,9 +302,10 @@ struct gw_worker {
     struct gw_logring *log;
     h2o_linklist_t conns; /* open client connections (struct gw_conn_link) */
     size_t nconns;
-    struct authn_tcache *tcache; /* verified tokens */
-    struct gw_redis *redis;      /* NULL without redis: */
-    h2o_linklist_t parked;       /* requests waiting for a JWKS refetch (struct gw_park) */
+    struct authn_tcache *tcache;       /* verified tokens */
+    struct gw_redis *redis;            /* NULL without redis: */
+    struct gw_redis_stats redis_stats; /* outlives the client: metrics read it */
+    h2o_linklist_t parked;             /* requests waiting for a JWKS refetch (struct gw_park) */
     h2o_timeout_t park_timeout;
     h2o_timeout_entry_t park_entry;
     bool draining;
@@ -327,6 +328,8 @@ struct gw_gen {
     size_t nupstreams;
     struct gw_jwks **jwks;        /* per issuer */
     struct gw_gcra_spec *rl_spec; /* per route (unused for routes without rate_limit) */
+    struct pol_redis redis;       /* cfg->redis with the host resolved to an address */
+    char redis_ip[64];
     struct gw_worker *workers;
     unsigned nworkers;
     _Atomic int state;

@@ -74,6 +74,36 @@ resolve(const struct pol_upstream *u, struct gw_upstream_addr *out)
     return PC_OK;
 }
 
+/* Workers must not block on DNS: the Redis host is resolved here, once per
+ * generation (a DNS change is picked up by reload, like upstreams). */
+static int
+resolve_redis(struct gw_gen *g)
+{
+    const struct pol_redis *r = g->cfg->redis;
+    struct addrinfo hints, *res = NULL;
+    int err;
+
+    g->redis = *r;
+    if (r->host == NULL)
+        return PC_OK; /* unix socket */
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    err = getaddrinfo(r->host, NULL, &hints, &res);
+    if (err != 0 || res == NULL ||
+        getnameinfo(res->ai_addr, res->ai_addrlen, g->redis_ip, sizeof(g->redis_ip), NULL, 0,
+                    NI_NUMERICHOST) != 0) {
+        pc_log(LOG_ERR, "redis: cannot resolve %s: %s", r->host,
+               err != 0 ? gai_strerror(err) : "no address");
+        if (res != NULL)
+            freeaddrinfo(res);
+        return PC_ERR_NOT_FOUND;
+    }
+    freeaddrinfo(res);
+    g->redis.host = g->redis_ip;
+    return PC_OK;
+}
+
 int
 gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
 {
@@ -107,6 +137,8 @@ gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
     for (i = 0; i < cfg->nupstreams; i++)
         if (resolve(&cfg->upstreams[i], &g->upstream_addr[i]) != PC_OK)
             goto out;
+    if (cfg->redis != NULL && resolve_redis(g) != PC_OK)
+        goto out;
     g->rl_spec = pc_xcalloc(cfg->nroutes + 1, sizeof(*g->rl_spec));
     for (i = 0; i < cfg->nroutes; i++)
         if (cfg->routes[i].rate_limit != NULL)

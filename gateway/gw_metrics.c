@@ -33,6 +33,10 @@ struct gw_folded {
     uint64_t conns_total;
     uint64_t hs_fail[GW_HS_MAX];
     uint64_t h2_abuse_closed;
+    bool redis; /* a generation had redis: */
+    uint64_t r_commands, r_errors, r_timeouts, r_down, r_breaker, r_reconnects;
+    uint64_t r_lat[12], r_lat_count, r_lat_sum_us;
+    uint64_t r_breaker_open; /* workers whose breaker is open now (live generations only) */
 };
 
 void
@@ -124,6 +128,22 @@ add_gen(struct gw_folded *f, struct gw_gen *g)
         for (k = 0; k < GW_HS_MAX; k++)
             f->hs_fail[k] += ld(&m->hs_fail[k]);
         f->h2_abuse_closed += ld(&m->h2_abuse_closed);
+        if (g->cfg->redis != NULL) {
+            const struct gw_redis_stats *rs = &g->workers[w].redis_stats;
+            f->redis = true;
+            f->r_commands += ld((_Atomic uint64_t *)(uintptr_t)&rs->commands);
+            f->r_errors += ld((_Atomic uint64_t *)(uintptr_t)&rs->errors);
+            f->r_timeouts += ld((_Atomic uint64_t *)(uintptr_t)&rs->timeouts);
+            f->r_down += ld((_Atomic uint64_t *)(uintptr_t)&rs->down);
+            f->r_breaker += ld((_Atomic uint64_t *)(uintptr_t)&rs->breaker_rejects);
+            f->r_reconnects += ld((_Atomic uint64_t *)(uintptr_t)&rs->reconnects);
+            for (k = 0; k < 12; k++)
+                f->r_lat[k] += ld((_Atomic uint64_t *)(uintptr_t)&rs->lat[k]);
+            f->r_lat_count += ld((_Atomic uint64_t *)(uintptr_t)&rs->lat_count);
+            f->r_lat_sum_us += ld((_Atomic uint64_t *)(uintptr_t)&rs->lat_sum_us);
+            if (!g->workers[w].done && atomic_load(&rs->breaker_state) != 0)
+                f->r_breaker_open++;
+        }
     }
 }
 
@@ -158,6 +178,17 @@ folded_merge(struct gw_folded *dst, const struct gw_folded *src)
     for (k = 0; k < GW_HS_MAX; k++)
         dst->hs_fail[k] += src->hs_fail[k];
     dst->h2_abuse_closed += src->h2_abuse_closed;
+    dst->redis |= src->redis;
+    dst->r_commands += src->r_commands;
+    dst->r_errors += src->r_errors;
+    dst->r_timeouts += src->r_timeouts;
+    dst->r_down += src->r_down;
+    dst->r_breaker += src->r_breaker;
+    dst->r_reconnects += src->r_reconnects;
+    for (k = 0; k < 12; k++)
+        dst->r_lat[k] += src->r_lat[k];
+    dst->r_lat_count += src->r_lat_count;
+    dst->r_lat_sum_us += src->r_lat_sum_us;
 }
 
 void
@@ -271,6 +302,53 @@ render_crl(struct pc_buf *b, struct gw_proc *p)
     }
 }
 
+static void
+render_redis(struct pc_buf *b, const struct gw_folded *f)
+{
+    uint64_t cum = 0;
+    size_t k;
+
+    if (!f->redis)
+        return;
+    pc_buf_addf(b,
+                "# HELP portcullis_redis_commands_total Rate-limit commands sent to Redis.\n"
+                "# TYPE portcullis_redis_commands_total counter\n"
+                "portcullis_redis_commands_total %llu\n",
+                (unsigned long long)f->r_commands);
+    pc_buf_addf(b,
+                "# HELP portcullis_redis_failures_total Charges Redis did not decide, by kind.\n"
+                "# TYPE portcullis_redis_failures_total counter\n"
+                "portcullis_redis_failures_total{kind=\"error\"} %llu\n"
+                "portcullis_redis_failures_total{kind=\"timeout\"} %llu\n"
+                "portcullis_redis_failures_total{kind=\"down\"} %llu\n"
+                "portcullis_redis_failures_total{kind=\"breaker_open\"} %llu\n",
+                (unsigned long long)f->r_errors, (unsigned long long)f->r_timeouts,
+                (unsigned long long)f->r_down, (unsigned long long)f->r_breaker);
+    pc_buf_addf(b,
+                "# HELP portcullis_redis_reconnects_total Reconnections to Redis.\n"
+                "# TYPE portcullis_redis_reconnects_total counter\n"
+                "portcullis_redis_reconnects_total %llu\n",
+                (unsigned long long)f->r_reconnects);
+    pc_buf_addf(b,
+                "# HELP portcullis_redis_breaker_open Workers whose Redis circuit breaker is "
+                "open now.\n# TYPE portcullis_redis_breaker_open gauge\n"
+                "portcullis_redis_breaker_open %llu\n",
+                (unsigned long long)f->r_breaker_open);
+    pc_buf_adds(b, "# HELP portcullis_redis_latency_seconds Time from a command to its reply.\n"
+                   "# TYPE portcullis_redis_latency_seconds histogram\n");
+    for (k = 0; k < 12; k++) {
+        cum += f->r_lat[k];
+        pc_buf_addf(b, "portcullis_redis_latency_seconds_bucket{le=\"%g\"} %llu\n",
+                    (double)gw_redis_lat_le_us[k] / 1e6, (unsigned long long)cum);
+    }
+    pc_buf_addf(b,
+                "portcullis_redis_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "portcullis_redis_latency_seconds_sum %.6f\n"
+                "portcullis_redis_latency_seconds_count %llu\n",
+                (unsigned long long)f->r_lat_count, (double)f->r_lat_sum_us / 1e6,
+                (unsigned long long)f->r_lat_count);
+}
+
 void
 gw_metrics_render(struct gw_proc *p, struct pc_buf *b)
 {
@@ -291,6 +369,7 @@ gw_metrics_render(struct gw_proc *p, struct pc_buf *b)
     render_requests(b, f);
     render_latency(b, f);
     render_crl(b, p);
+    render_redis(b, f);
     pc_buf_addf(b,
                 "# HELP portcullis_connections_open Client connections open now.\n"
                 "# TYPE portcullis_connections_open gauge\nportcullis_connections_open %llu\n",

@@ -20,8 +20,6 @@
 #include "gateway/gw.h"
 #include "gateway/gw_rl.h"
 
-#define GW_RL_KEY_MAX 160 /* "pc:{route}:i:<32 hex>" with a 64-byte route name */
-
 /* Ties a pending Redis charge to its request: whichever ends first. */
 struct rl_wait {
     struct gw_req *r; /* NULL once the request is gone */

@@ -140,7 +140,8 @@ struct gw_redis {
     unsigned failures;
     struct gw_redis_op *probe; /* the PING in flight, not yet reported */
 
-    struct gw_redis_stats stats;
+    struct gw_redis_stats *stats; /* the worker's (outlives the client), or own_stats */
+    struct gw_redis_stats own_stats;
 };
 
 const uint64_t gw_redis_lat_le_us[12] = {100,   250,   500,   1000,   2500,   5000,
@@ -368,8 +369,8 @@ static void
 sent(struct gw_redis *c, struct gw_redis_op *op)
 {
     c->inflight++;
-    stat_set(&c->stats.inflight, c->inflight);
-    stat_add(&c->stats.commands, 1);
+    stat_set(&c->stats->inflight, c->inflight);
+    stat_add(&c->stats->commands, 1);
     if (op->sent_ns == 0)
         op->sent_ns = mono_ns();
 }
@@ -465,7 +466,7 @@ static void
 breaker_set(struct gw_redis *c, enum breaker b)
 {
     c->breaker = b;
-    atomic_store_explicit(&c->stats.breaker_state, (int)b, memory_order_relaxed);
+    atomic_store_explicit(&c->stats->breaker_state, (int)b, memory_order_relaxed);
 }
 
 static void
@@ -539,16 +540,16 @@ account(struct gw_redis *c, enum gw_redis_status st)
         c->err_logged = false;
         return;
     case GW_REDIS_BREAKER_OPEN:
-        stat_add(&c->stats.breaker_rejects, 1);
+        stat_add(&c->stats->breaker_rejects, 1);
         return;
     case GW_REDIS_TIMEOUT:
-        stat_add(&c->stats.timeouts, 1);
+        stat_add(&c->stats->timeouts, 1);
         break;
     case GW_REDIS_DOWN:
-        stat_add(&c->stats.down, 1);
+        stat_add(&c->stats->down, 1);
         break;
     case GW_REDIS_BAD_REPLY:
-        stat_add(&c->stats.errors, 1);
+        stat_add(&c->stats->errors, 1);
         break;
     }
     if (c->freeing || c->breaker != BR_CLOSED || (st == GW_REDIS_DOWN && c->connecting))
@@ -609,7 +610,7 @@ conn_start(struct gw_redis *c)
 
     pthread_once(&capped_once, capped_fns_init);
     if (c->attempts++ != 0)
-        stat_add(&c->stats.reconnects, 1);
+        stat_add(&c->stats->reconnects, 1);
     if (c->path != NULL)
         ac = redisAsyncConnectUnix(c->path);
     else
@@ -731,11 +732,11 @@ lat_record(struct gw_redis *c, uint64_t sent_ns)
 {
     uint64_t us = (mono_ns() - sent_ns) / 1000;
 
-    stat_add(&c->stats.lat_count, 1);
-    stat_add(&c->stats.lat_sum_us, us);
+    stat_add(&c->stats->lat_count, 1);
+    stat_add(&c->stats->lat_sum_us, us);
     for (size_t i = 0; i < 12; i++) {
         if (us <= gw_redis_lat_le_us[i]) {
-            stat_add(&c->stats.lat[i], 1);
+            stat_add(&c->stats->lat[i], 1);
             break;
         }
     }
@@ -833,7 +834,7 @@ on_reply(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     c->in_hiredis++;
     c->inflight--;
-    stat_set(&c->stats.inflight, c->inflight);
+    stat_set(&c->stats->inflight, c->inflight);
     switch (op->kind) {
     case OP_GCRA:
         if (!op->done) {
@@ -868,7 +869,7 @@ on_op_timeout(h2o_timeout_entry_t *e)
     if (op->kind == OP_PING) {
         op->done = true;
         c->probe = NULL;
-        stat_add(&c->stats.timeouts, 1);
+        stat_add(&c->stats->timeouts, 1);
         if (c->breaker == BR_HALF_OPEN)
             breaker_open(c);
         return;
@@ -879,9 +880,11 @@ on_op_timeout(h2o_timeout_entry_t *e)
 /* --- the API -------------------------------------------------------------------- */
 
 struct gw_redis *
-gw_redis_new(h2o_loop_t *loop, const struct pol_redis *conf)
+gw_redis_new(h2o_loop_t *loop, const struct pol_redis *conf, struct gw_redis_stats *stats)
 {
     struct gw_redis *c = pc_xcalloc(1, sizeof(*c));
+
+    c->stats = stats != NULL ? stats : &c->own_stats;
     uint64_t ms = GW_REDIS_BACKOFF_MIN_MS;
 
     c->loop = loop;
@@ -1012,7 +1015,7 @@ gw_redis_gcra(struct gw_redis *c, const char *key, size_t keylen, const struct g
             pc_log(LOG_ERR, "redis %s: rate-limit key of %zu bytes (max %d) refused", c->where,
                    keylen, GW_RL_KEY_MAX);
         c->key_logged = true;
-        stat_add(&c->stats.errors, 1);
+        stat_add(&c->stats->errors, 1);
         cb(data, GW_REDIS_BAD_REPLY, NULL);
         return NULL;
     }
@@ -1066,5 +1069,5 @@ gw_redis_ready(const struct gw_redis *c)
 const struct gw_redis_stats *
 gw_redis_stats(const struct gw_redis *c)
 {
-    return &c->stats;
+    return c->stats;
 }

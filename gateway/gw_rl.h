@@ -90,6 +90,7 @@ uint64_t gw_rlocal_overflows(const struct gw_rlocal *t);
 
 struct gw_redis;
 struct gw_redis_op;
+struct gw_redis_stats;
 
 enum gw_redis_status {
     GW_REDIS_OK = 0,
@@ -113,7 +114,8 @@ typedef void (*gw_redis_cb)(void *data, enum gw_redis_status st, const struct gw
  * pipelined, connects at once and reconnects with back-off.  Worker thread
  * only.
  */
-struct gw_redis *gw_redis_new(h2o_loop_t *loop, const struct pol_redis *conf);
+struct gw_redis *gw_redis_new(h2o_loop_t *loop, const struct pol_redis *conf,
+                              struct gw_redis_stats *stats);
 /** Fails every pending operation (GW_REDIS_DOWN) and frees the client.
  * Disposes its timeouts: the loop may be destroyed after it (run the loop
  * once first so h2o reaps the closed socket).  NULL is a no-op. */

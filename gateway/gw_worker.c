@@ -199,7 +199,7 @@ gw_worker_main(void *arg)
     w->log = gw_accesslog_ring_new();
     gw_jwt_worker_init(w);
     if (g->cfg->redis != NULL)
-        w->redis = gw_redis_new(w->loop, g->cfg->redis);
+        w->redis = gw_redis_new(w->loop, &g->redis, &w->redis_stats);
     ok = w->rcu_slot >= 0 && setup_upstreams(w) == PC_OK && open_listeners(w) == PC_OK;
     if (!ok) {
         pc_log(LOG_ERR, "worker %u of generation %lu failed to start", w->id, g->id);

@@ -73,7 +73,7 @@ is_(gw.stop(), 0, "the gateway exits 0 on SIGTERM")
 # an ACL user
 redis2 = Redis(name="redis-acl")
 redis2.cli("ACL", "SETUSER", "pcgw", "on", ">acl-pw", "~pc:*", "+evalsha", "+eval",
-           "+script|load", "+ping", "+select")
+           "+script|load", "+ping", "+select", "+time", "+get", "+set")
 cfg2 = rig.config(rig.route("acl", "api.gw.test", "/acl/", extra=rl("100/s", 100, "deny")),
                   extra="redis:\n  url: \"redis://pcgw:acl-pw@127.0.0.1:%d/0\"\n" % redis2.port)
 gw2 = Gateway(cfg2, name="gw-acl")

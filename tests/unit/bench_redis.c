@@ -233,7 +233,7 @@ main(int argc, char **argv)
     }
     conf.port = (uint16_t)srv.port;
     b.loop = h2o_evloop_create();
-    b.c = gw_redis_new(b.loop, &conf);
+    b.c = gw_redis_new(b.loop, &conf, NULL);
     while (!gw_redis_ready(b.c))
         h2o_evloop_run(b.loop, 10);
     b.spec = (struct gw_gcra_spec){.interval_us = 1, .burst = 1000000}; /* mostly allowed */

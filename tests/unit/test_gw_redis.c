@@ -149,7 +149,7 @@ conf_tcp(const struct rh_server *s, uint64_t timeout_ms)
 static struct gw_redis *
 client(h2o_loop_t *loop, const struct pol_redis *conf)
 {
-    struct gw_redis *c = gw_redis_new(loop, conf);
+    struct gw_redis *c = gw_redis_new(loop, conf, NULL);
 
     assert_non_null(c);
     assert_true(wait_ready(loop, c));
@@ -615,7 +615,7 @@ test_requirepass_and_wrong_password(void **state)
     loop = h2o_evloop_create();
     conf.password = pw_bad;
     conf.url = url_bad;
-    c = gw_redis_new(loop, &conf);
+    c = gw_redis_new(loop, &conf, NULL);
     run_ms(loop, 300);
     assert_false(gw_redis_ready(c));
     for (int i = 0; i < 3; i++) {
@@ -671,7 +671,7 @@ test_acl_user(void **state)
     /* same user, wrong password */
     loop = h2o_evloop_create();
     conf.password = acl_bad;
-    c = gw_redis_new(loop, &conf);
+    c = gw_redis_new(loop, &conf, NULL);
     run_ms(loop, 200);
     res = (struct result){0};
     gw_redis_gcra(c, "pc:{u}:k", 8, &s, on_result, &res);
@@ -847,7 +847,7 @@ test_no_server_at_all(void **state)
 {
     h2o_loop_t *loop = h2o_evloop_create();
     struct pol_redis conf = {.host = lo_host, .port = (uint16_t)rh_free_port(), .timeout_ms = 100};
-    struct gw_redis *c = gw_redis_new(loop, &conf);
+    struct gw_redis *c = gw_redis_new(loop, &conf, NULL);
     struct gw_gcra_spec s = spec(1000, 10);
 
     (void)state;
