@@ -125,8 +125,12 @@ show() { # title, then curl arguments
     out=$($C -w '\n%{http_code}' "$@" 2>&1)
     code=$(printf '%s' "$out" | tail -1)
     bold "$title"
-    say "\$ curl $(printf '%q ' "${@//$RUN\//}")"
-    printf '%s\n' "$out" | sed '$d' | head -c 600 | sed 's/^/    /'
+    shown=$(printf '%q ' "${@//$RUN\//}")
+    shown=${shown//"$TOKEN_READ"/\$TOKEN}
+    shown=${shown//"$TOKEN_NOSCOPE"/\$TOKEN_WITHOUT_SCOPE}
+    say "\$ curl $shown"
+    printf '%s\n' "$out" | sed '$d' | cut -c1-400 | sed 's/^/    /'
+    echo
     [ "$code" = 000 ] && say "-> refused in the TLS handshake (no HTTP response)" || say "-> HTTP $code"
 }
 
@@ -168,8 +172,7 @@ sleep 0.3
 $PY - "$RUN/access.log" <<'PYEOF'
 import json, sys
 print("    %-6s %-8s %-22s %-36s %-16s %s" % ("status", "decision", "reason", "identity", "token sub", "route"))
-for line in open(sys.argv[1]):
-    a = json.loads(line)
+for a in sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda a: a["time"]):
     print("    %-6s %-8s %-22s %-36s %-16s %s" % (a["status"], a["decision"], a["reason"],
                                                    a.get("identity") or "-", a.get("sub") or "-",
                                                    a.get("route") or "-"))
