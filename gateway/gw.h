@@ -250,6 +250,8 @@ const struct authn_keyset *gw_jwks_keys(struct gw_jwks *j, uint64_t now_ms);
  */
 bool gw_jwks_request_refetch(struct gw_jwks *j, uint64_t now_ms, uint64_t *seq);
 uint64_t gw_jwks_attempts(struct gw_jwks *j);
+/** Prometheus lines of every issuer's key set (control thread). */
+void gw_jwks_render(struct pc_buf *b);
 /** Whether every issuer of `g` has keys in force (readiness). */
 bool gw_jwks_all_ready(struct gw_gen *g, const char **which);
 

@@ -480,3 +480,35 @@ gw_jwks_all_ready(struct gw_gen *g, const char **which)
     }
     return true;
 }
+
+void
+gw_jwks_render(struct pc_buf *b)
+{
+    uint64_t now = gw_now_ms();
+    struct gw_jwks *j;
+
+    pc_buf_adds(b, "# HELP portcullis_jwks_loads_total Key-set loads per issuer (fetches or files), "
+                   "by result.\n# TYPE portcullis_jwks_loads_total counter\n");
+    pthread_mutex_lock(&jw.lock);
+    for (j = jw.list; j != NULL; j = j->next) {
+        if (j->refs == 0)
+            continue;
+        pc_buf_addf(b, "portcullis_jwks_loads_total{issuer=\"%s\",result=\"ok\"} %llu\n"
+                       "portcullis_jwks_loads_total{issuer=\"%s\",result=\"failed\"} %llu\n",
+                    j->issuer, (unsigned long long)atomic_load(&j->loads_ok), j->issuer,
+                    (unsigned long long)atomic_load(&j->loads_failed));
+    }
+    pc_buf_adds(b, "# HELP portcullis_jwks_age_seconds Time since the keys in force were loaded "
+                   "(-1: none).\n# TYPE portcullis_jwks_age_seconds gauge\n");
+    for (j = jw.list; j != NULL; j = j->next) {
+        uint64_t at = atomic_load(&j->fetched_at_ms);
+        if (j->refs == 0)
+            continue;
+        if (atomic_load(&j->ks) == NULL)
+            pc_buf_addf(b, "portcullis_jwks_age_seconds{issuer=\"%s\"} -1\n", j->issuer);
+        else
+            pc_buf_addf(b, "portcullis_jwks_age_seconds{issuer=\"%s\"} %.3f\n", j->issuer,
+                        now > at ? (double)(now - at) / 1000.0 : 0.0);
+    }
+    pthread_mutex_unlock(&jw.lock);
+}

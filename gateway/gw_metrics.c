@@ -370,6 +370,7 @@ gw_metrics_render(struct gw_proc *p, struct pc_buf *b)
     render_latency(b, f);
     render_crl(b, p);
     render_redis(b, f);
+    gw_jwks_render(b);
     pc_buf_addf(b,
                 "# HELP portcullis_connections_open Client connections open now.\n"
                 "# TYPE portcullis_connections_open gauge\nportcullis_connections_open %llu\n",

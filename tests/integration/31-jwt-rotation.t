@@ -49,6 +49,9 @@ idp = start_idp()
 gw = Gateway(cfg)
 ok(wait_for(lambda: readyz().status == 200, 10), "/readyz becomes ready once the keys are fetched")
 is_(call(k1).status, 200, "a token signed with the published key k1: 200")
+like(rig.metrics(), r'portcullis_jwks_loads_total\{issuer="corp",result="ok"\} [1-9]',
+     "the successful fetch is counted per issuer")
+like(rig.metrics(), r'portcullis_jwks_age_seconds\{issuer="corp"\} \d', "... with the keys' age")
 
 # rotation: k2 appears at the IdP; its first token must not fail
 time.sleep(1.1)  # past min_refetch_interval since the first fetch
@@ -87,6 +90,7 @@ gw2 = Gateway(cfg, name="gw2")
 r = readyz()
 is_(r.status, 503, "started with the JWKS endpoint down: /readyz is 503")
 like(r.body, "issuer corp has no keys", "... and says why")
+like(rig.metrics(), r'portcullis_jwks_age_seconds\{issuer="corp"\} -1', "metrics: no keys (age -1)")
 r = call(k1)
 is_(r.status, 401, "... and tokens are refused (no keys: fail closed)")
 ok(wait_for(lambda: "fetching https://localhost:%d/jwks.json failed" % jport in gw2.log(), 5),
