@@ -562,6 +562,7 @@ extern const struct cm_cmd cm_cmd_client_show;
 extern const struct cm_cmd cm_cmd_client_revoke;
 extern const struct cm_cmd cm_cmd_crl;
 extern const struct cm_cmd cm_cmd_config_check;
+extern const struct cm_cmd cm_cmd_reload;
 extern const struct cm_cmd cm_cmd_token_issue;
 extern const struct cm_cmd cm_cmd_token_inspect;
 extern const struct cm_cmd cm_cmd_token_thumbprint;

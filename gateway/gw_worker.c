@@ -179,8 +179,14 @@ force_close(struct gw_worker *w)
 static bool
 drained(struct gw_worker *w)
 {
-    return w->nconns == 0 && h2o_linklist_is_empty(&w->parked) &&
-           !h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout);
+    if (w->nconns != 0 || !h2o_linklist_is_empty(&w->parked))
+        return false;
+    /* h2o keeps its HTTP/2 shutdown timer (second GOAWAY, then closing
+     * stragglers after graceful_shutdown_timeout) linked even when no
+     * connection is left; it must be unlinked before the context goes */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
+    return true;
 }
 
 void *
