@@ -17,9 +17,9 @@
 #include "common/pc_err.h"
 #include "gateway/gw.h"
 
-#define CM_DEFAULT_GW_CONFIG  "/etc/portcullis/portcullis.yaml"
-#define CM_RELOAD_TIMEOUT_MS  60000 /* building a generation reads every key and certificate */
-#define CM_RELOAD_REPLY_MAX   2048
+#define CM_DEFAULT_GW_CONFIG "/etc/portcullis/portcullis.yaml"
+#define CM_RELOAD_TIMEOUT_MS 60000 /* building a generation reads every key and certificate */
+#define CM_RELOAD_REPLY_MAX  2048
 
 enum { O_RELOAD_FILE };
 

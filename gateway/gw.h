@@ -148,8 +148,8 @@ struct gw_listener {
     SSL_CTX *ssl_ctx; /* NULL when plain */
     struct gw_sni_cert *certs;
     size_t ncerts;
-    STACK_OF(X509) * cas;               /* client CA certificates, for CRL signatures */
-    _Atomic(struct authn_crlset *) crl; /* NULL when no crl: */
+    STACK_OF(X509) * cas;                     /* client CA certificates, for CRL signatures */
+    _Atomic(struct authn_crlset *) crl;       /* NULL when no crl: */
     _Atomic(struct gw_ticket_ring *) tickets; /* session-ticket keys (gw_tickets.c) */
     uint64_t tickets_rotated_ms;              /* control thread only */
     struct {

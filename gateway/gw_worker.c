@@ -48,6 +48,13 @@ on_accept(h2o_socket_t *listener, const char *err)
 
     if (err != NULL)
         return;
+    if (atomic_load_explicit(&w->gen->state, memory_order_acquire) != GW_GEN_RUNNING) {
+        /* a newer generation takes the connections waiting in the shared
+         * backlog from the moment the switch is made, not when this loop
+         * next looks at its state */
+        h2o_socket_read_stop(listener);
+        return;
+    }
     for (i = 0; i < GW_ACCEPT_BATCH; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         struct gw_conn_link *cl;
