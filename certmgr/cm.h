@@ -1,7 +1,9 @@
 /*
  * certmgr: the client CA behind `portcullis-admin` (ca init, client
- * issue/sign/list/show/revoke, crl; docs/internals/CA.md) and its token
- * tools (token issue/inspect/thumbprint, jwks; docs/internals/TOKEN.md).
+ * issue/sign/list/show/revoke, crl; docs/internals/CA.md), its token
+ * tools (token issue/inspect/thumbprint, jwks; docs/internals/TOKEN.md) and
+ * policy explain, the gateway's decision computed offline
+ * (docs/internals/EXPLAIN.md).
  *
  * Everything here runs in the short-lived portcullis-admin process, as the
  * operator (usually root or the portcullis user).  Functions return 0 (PC_OK)
@@ -17,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -490,6 +493,88 @@ void cm_jws_clear(struct cm_jws *j);
  */
 int cm_jws_verify(const char *tok, size_t len, EVP_PKEY *pub, unsigned alg);
 
+/* --- policy explain (cm_explain.c; docs/internals/EXPLAIN.md) ------------- */
+
+#define CM_XP_MAX_CHECKS 48  /* lines of one explanation; the pipeline makes at most ~32 */
+#define CM_XP_TEXT_MAX   512 /* bytes of one line (untrusted text escaped, cut with "...") */
+
+struct authn_crlset;
+struct authn_keyset;
+struct authn_peer;
+struct pol_config;
+struct pol_listener;
+struct pol_route;
+
+/* The result of one check.  NOTE: a fact, not a test (the rate limit, the assumed SNI). */
+enum cm_xp_result { CM_XP_OK, CM_XP_FAIL, CM_XP_SKIP, CM_XP_NOTE };
+
+struct cm_xp_check {
+    const char *name; /* "tls.chain", "jwt.exp" (static) */
+    enum cm_xp_result result;
+    char text[CM_XP_TEXT_MAX];
+};
+
+enum cm_xp_decision {
+    CM_XP_ALLOW,     /* proxied to the route's upstream */
+    CM_XP_DENY_TLS,  /* refused in the TLS handshake: no HTTP status */
+    CM_XP_DENY_HTTP, /* answered with a problem+json denial */
+};
+
+/*
+ * What explain evaluates: everything already loaded, nothing read here.
+ * All pointers are borrowed and must outlive the struct cm_explain.
+ */
+struct cm_explain_in {
+    const struct pol_config *cfg;
+    const struct pol_listener *listener;    /* the TLS listener whose client_ca/crl apply */
+    X509 *cert;                             /* the client certificate */
+    STACK_OF(X509) * chain;                 /* certificates sent with it (intermediates) or NULL */
+    STACK_OF(X509) * cas;                   /* the listener's client_ca bundle */
+    const struct authn_crlset *crl;         /* the listener's crl, NULL without crl: */
+    const struct authn_keyset *const *keys; /* per issuer (pol_issuer.index); NULL: jwks_uri */
+    const char *token;                      /* the bearer token, NULL: none sent */
+    const char *host;                       /* Host / :authority, as sent */
+    const char *path;                       /* request target: path and query */
+    const char *method;
+    int64_t now;    /* unix seconds */
+    int auth_level; /* OpenSSL security level of a server SSL_CTX (libssl's verify uses it) */
+};
+
+/*
+ * One explanation: the checks in the gateway's order and the decision (the
+ * first failure, where the gateway stops; later checks are for information).
+ */
+struct cm_explain {
+    struct cm_explain_in in;
+    enum cm_xp_decision decision; /* fails closed: deny until the pipeline reached the proxy */
+    bool decided;                 /* a failure (or the proxy) decided */
+    int status;                   /* HTTP status of a CM_XP_DENY_HTTP; 0 otherwise */
+    const char *slug;  /* gw_reason_slug(), or gw_hs_fail_name() of a TLS refusal; "ok" */
+    size_t decided_by; /* checks[] index of the deciding failure (denials) */
+    char reason[CM_XP_TEXT_MAX];
+    char caveat[CM_XP_TEXT_MAX];   /* "" or what explain could not check (jwks_uri signature) */
+    char sni[CM_ESC_MAX];          /* the server name assumed: the Host without port ("" if none) */
+    const struct pol_route *route; /* the matched route (in.cfg's), or NULL */
+    struct authn_peer *peer;       /* owned; NULL when the certificate names no one */
+    struct cm_xp_check checks[CM_XP_MAX_CHECKS];
+    size_t nchecks;
+};
+
+/*
+ * Evaluate the request of `in` as the gateway's pipeline would: the TLS
+ * handshake's verification, identity, request, certificate state, Host,
+ * route, mtls.allow, JWT, rate limit (described, not charged) and upstream.
+ * No I/O.  *x is overwritten (release with cm_explain_clear()).  Returns
+ * PC_OK, or PC_ERR_CRYPTO with the reason recorded when OpenSSL cannot
+ * allocate a verification context.
+ */
+int cm_explain_eval(const struct cm_explain_in *in, struct cm_explain *x);
+void cm_explain_clear(struct cm_explain *x);
+/** The explanation for people: one line per check, then "decision: ...". */
+void cm_explain_print(FILE *f, const struct cm_explain *x);
+/** The same as a new JSON object (--json); NULL only when out of memory. */
+json_t *cm_explain_json(const struct cm_explain *x);
+
 /* --- the command line (cm_args.c, cm_admin.c, cm_admin_main.c) ------------ */
 
 #define CM_ARGS_MAX_OPTS  16          /* options of one command */
@@ -563,6 +648,7 @@ extern const struct cm_cmd cm_cmd_client_revoke;
 extern const struct cm_cmd cm_cmd_crl;
 extern const struct cm_cmd cm_cmd_config_check;
 extern const struct cm_cmd cm_cmd_reload;
+extern const struct cm_cmd cm_cmd_policy_explain;
 extern const struct cm_cmd cm_cmd_token_issue;
 extern const struct cm_cmd cm_cmd_token_inspect;
 extern const struct cm_cmd cm_cmd_token_thumbprint;
