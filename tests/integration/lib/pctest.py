@@ -780,3 +780,82 @@ class Redis:
         out = self.cli("INFO", "commandstats", **kw)
         m = re.search(r"cmdstat_%s:calls=(\d+)" % cmd, out)
         return int(m.group(1)) if m else 0
+
+
+# --------------------------------------------------------------------------
+# TLS audit (portcullis-admin tls audit; tests/integration/16-admin-tls-audit.t)
+
+def tls_audit(target, *args):
+    """portcullis-admin tls audit TARGET ARGS...; returns CompletedProcess (text)."""
+    return run([admin_bin(), "tls", "audit", target] + list(args), timeout=120)
+
+
+def issue_server_cert(pki, name, dns, ips=("127.0.0.1",), key="ec", days=30):
+    """A server certificate of `pki` (ServerPKI) with an EC P-256 or RSA 2048 key
+    ("ec" / "rsa"), valid for `days` days from now; days=-1 gives one that
+    has already expired.  Returns (cert, key)."""
+    keyf = os.path.join(pki.dir, name + ".key")
+    csr = os.path.join(pki.dir, name + ".csr")
+    crt = os.path.join(pki.dir, name + ".pem")
+    ext = os.path.join(pki.dir, name + ".ext")
+    sans = ",".join(["DNS:" + d for d in dns] + ["IP:" + i for i in ips])
+    write(ext, "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature%s\n"
+               "extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
+          % (",keyEncipherment" if key == "rsa" else "", sans))
+    newkey = ["rsa:2048"] if key == "rsa" else ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    openssl_out("req", "-newkey", *newkey, "-nodes", "-keyout", keyf, "-out", csr,
+                "-subj", "/CN=" + dns[0])
+    openssl_out("x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey", pki.ca_key,
+                "-CAcreateserial", "-days", str(days), "-out", crt, "-extfile", ext)
+    return crt, keyf
+
+
+def start_s_server(cert, key, *args, name="s_server"):
+    """`openssl s_server -www` on a free 127.0.0.1 port with extra args; returns its port."""
+    port = free_port()
+    p = spawn(["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-cert", cert,
+               "-key", key, "-www", "-quiet"] + list(args), name)
+    if not wait_port(port, 10, proc=p):
+        raise RuntimeError("s_server did not start: " + read_log(p))
+    return port
+
+
+class Nginx:
+    """One nginx (the Debian package) serving HTTPS `server {}` blocks on 127.0.0.1.
+    servers: a list of dicts {cert, key, protocols, ciphers, curves, hsts}
+    (hsts None: no Strict-Transport-Security header).  .ports[i] is server i's port."""
+
+    def __init__(self, servers, name="nginx"):
+        self.dir = os.path.join(workdir(), name)
+        for sub in ("tmp", "logs"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self.ports = [free_port() for _ in servers]
+        blocks = []
+        for port, s in zip(self.ports, servers):
+            b = ("  server {\n"
+                 "    listen 127.0.0.1:%d ssl;\n"
+                 "    ssl_certificate %s;\n    ssl_certificate_key %s;\n"
+                 "    ssl_protocols %s;\n    ssl_ciphers %s;\n    ssl_ecdh_curve %s;\n") % (
+                port, s["cert"], s["key"], s.get("protocols", "TLSv1.2 TLSv1.3"),
+                s.get("ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                 "ECDHE-ECDSA-CHACHA20-POLY1305"),
+                s.get("curves", "X25519:prime256v1"))
+            if s.get("hsts") is not None:
+                b += "    add_header Strict-Transport-Security \"%s\" always;\n" % s["hsts"]
+            b += "    location / { return 200 \"ok\\n\"; }\n  }\n"
+            blocks.append(b)
+        t = os.path.join(self.dir, "tmp")
+        conf = ("daemon off;\nworker_processes 1;\npid %s/nginx.pid;\n"
+                "error_log %s/logs/error.log;\n"
+                "events { worker_connections 64; }\n"
+                "http {\n  access_log off;\n"
+                "  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
+                "  fastcgi_temp_path %s/fcgi;\n  uwsgi_temp_path %s/uwsgi;\n"
+                "  scgi_temp_path %s/scgi;\n%s}\n") % (
+            self.dir, self.dir, t, t, t, t, t, "".join(blocks))
+        self.conf = write(os.path.join(self.dir, "nginx.conf"), conf)
+        self.proc = spawn(["nginx", "-p", self.dir, "-c", self.conf], name)
+        for port in self.ports:
+            if not wait_port(port, 10, proc=self.proc):
+                raise RuntimeError("nginx did not start: " + read_log(self.proc) +
+                                   open(os.path.join(self.dir, "logs", "error.log")).read())
