@@ -3,7 +3,6 @@
  * update.  See certmgr/cm_dns.h (contracts) and docs/internals/DNS.md.
  * Runs in portcullis-certmgr.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,10 +64,14 @@ sleep_until(uint64_t until)
 
 /* --- cm_dns_wait_txt ------------------------------------------------------- */
 
-/* Ask srv once (with retries) whether it has the record; true when it does. */
-static bool
+/*
+ * Ask srv once (with retries) whether it has the record: PC_OK with *seen
+ * set, or PC_ERR_CRYPTO when no random ID could be drawn.  Every other
+ * failure is only "not seen" (logged), and the resolver is asked again.
+ */
+static int
 resolver_sees(const struct cm_dns_server *srv, const uint8_t *qname, size_t qlen, const char *value,
-              size_t vlen, uint64_t deadline, uint8_t *resp)
+              size_t vlen, uint64_t deadline, uint8_t *resp, bool *seen)
 {
     uint8_t q[CM_DNS_UDP_QUERY_MAX];
     char why[CM_DNS_REASON_MAX], rb[16];
@@ -78,27 +81,29 @@ resolver_sees(const struct cm_dns_server *srv, const uint8_t *qname, size_t qlen
     uint16_t id;
     bool tcp;
 
+    *seen = false;
     if (random_id(&id) != PC_OK) {
         pc_log(LOG_ERR, "dns: no random query ID");
-        return false;
+        return PC_ERR_CRYPTO;
     }
     if (cm_dns_query_build(id, qname, qlen, q, sizeof(q), &len) != PC_OK)
-        return false; /* cannot happen: qname is at most 255 bytes */
+        return PC_ERR_INTERNAL; /* cannot happen: qname is at most 255 bytes */
     if (cm_dns_exchange(srv, q, len, deadline, resp, &rlen, &tcp, why, sizeof(why)) != PC_OK) {
         pc_log(LOG_DEBUG, "dns: %s", why);
-        return false;
+        return PC_OK;
     }
     if (cm_dns_txt_check(resp, rlen, id, qname, qlen, value, vlen, &state, &rcode, why,
                          sizeof(why)) != PC_OK) {
         pc_log(LOG_WARNING, "dns: %s: bad answer: %s", srv->text, why);
-        return false;
+        return PC_OK;
     }
     pc_log(LOG_DEBUG, "dns: %s: %s%s, %s", srv->text, cm_dns_rcode_name(rcode, rb, sizeof(rb)),
            tcp ? " (TCP)" : "",
            state == CM_DNS_TXT_FOUND       ? "value seen"
            : state == CM_DNS_TXT_TRUNCATED ? "truncated"
                                            : "value not seen yet");
-    return state == CM_DNS_TXT_FOUND;
+    *seen = state == CM_DNS_TXT_FOUND;
+    return PC_OK;
 }
 
 /* Parse the arguments of cm_dns_wait_txt (logged on failure). */
@@ -166,21 +171,22 @@ cm_dns_wait_txt(const char *const *resolvers, size_t nresolvers, const char *fqd
     progress = start + CM_DNS_PROGRESS_MS;
     pc_log(LOG_INFO, "dns: waiting up to %" PRIu64 " ms for TXT %s on %zu resolver%s", timeout_ms,
            fqdn, nresolvers, nresolvers == 1 ? "" : "s");
-    rc = PC_ERR_TIMEOUT;
     for (;;) {
         round = cm_dns_now_ms();
         for (i = 0; i < nresolvers && cm_dns_now_ms() < deadline; i++) {
-            if (seen[i] || !resolver_sees(&srv[i], qname, qlen, value, vlen, deadline, resp))
+            if (seen[i])
                 continue;
-            seen[i] = true;
-            nseen++;
-            pc_log(LOG_INFO, "dns: %s sees TXT %s (%zu of %zu, after %" PRIu64 " ms)", srv[i].text,
-                   fqdn, nseen, nresolvers, cm_dns_now_ms() - start);
+            rc = resolver_sees(&srv[i], qname, qlen, value, vlen, deadline, resp, &seen[i]);
+            if (rc != PC_OK)
+                goto out;
+            if (seen[i]) {
+                nseen++;
+                pc_log(LOG_INFO, "dns: %s sees TXT %s (%zu of %zu, after %" PRIu64 " ms)",
+                       srv[i].text, fqdn, nseen, nresolvers, cm_dns_now_ms() - start);
+            }
         }
-        if (nseen == nresolvers) {
-            rc = PC_OK;
-            break;
-        }
+        if (nseen == nresolvers)
+            goto out; /* rc is PC_OK */
         if (cm_dns_now_ms() >= deadline)
             break;
         if (cm_dns_now_ms() >= progress) {
@@ -190,10 +196,12 @@ cm_dns_wait_txt(const char *const *resolvers, size_t nresolvers, const char *fqd
         }
         sleep_until(round + CM_DNS_POLL_MS < deadline ? round + CM_DNS_POLL_MS : deadline);
     }
-    for (i = 0; i < nresolvers && rc != PC_OK; i++)
+    rc = PC_ERR_TIMEOUT;
+    for (i = 0; i < nresolvers; i++)
         if (!seen[i])
             pc_log(LOG_WARNING, "dns: %s did not show TXT %s within %" PRIu64 " ms", srv[i].text,
                    fqdn, timeout_ms);
+out:
     free(resp);
     return rc;
 }

@@ -19,6 +19,10 @@ S512 = "c2VjcmV0LW9mLXRoZS1zaGE1MTIta2V5LWZvci1wb3J0Y3VsbGlzLXRlc3RzLTY0Yg=="
 S384 = "c2VjcmV0LW9mLXRoZS1zaGEzODQta2V5LWZvci1wb3J0Y3VsbGlz"
 WRONG = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyE="  # last byte differs
 
+if not ((shutil.which("knotd") or os.path.exists("/usr/sbin/knotd")) and shutil.which("kdig")):
+    print("1..0 # SKIP knotd or kdig missing (Debian packages knot, knot-dnsutils)", flush=True)
+    sys.exit(0)
+
 knot = Knot(zones=("example.test", "locked.test"), locked=("locked.test",),
             keys={"portcullis-key": ("hmac-sha256", DNS_SECRET),
                   "key512": ("hmac-sha512", S512), "key384": ("hmac-sha384", S384)})
