@@ -859,3 +859,187 @@ class Nginx:
             if not wait_port(port, 10, proc=self.proc):
                 raise RuntimeError("nginx did not start: " + read_log(self.proc) +
                                    open(os.path.join(self.dir, "logs", "error.log")).read())
+# DNS: knotd as the authoritative server, and a driver of certmgr/cm_dns.h
+# (tests/integration/6x-dns-*.t; Debian packages knot and knot-dnsutils)
+
+# the unit tests' TSIG secret: the 32 bytes 0x01..0x20
+DNS_SECRET = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+
+
+def has_ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+class Knot:
+    """knotd in the foreground on a free port of 127.0.0.1 (and ::1 when there
+    is one), authoritative for `zones`; each key in `keys` (name -> (alg,
+    base64 secret)) may update every zone, except the zones in `locked`."""
+
+    def __init__(self, zones=("example.test",), keys=None, locked=(), name="knotd"):
+        self.dir = os.path.join(workdir(), name)
+        os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
+        self.port = free_port()
+        self.v6 = has_ipv6_loopback()
+        keys = keys or {"portcullis-key": ("hmac-sha256", DNS_SECRET)}
+        listen = "127.0.0.1@%d" % self.port
+        if self.v6:
+            listen = "[ %s, ::1@%d ]" % (listen, self.port)
+        conf = ("server:\n    rundir: \"%s\"\n    listen: %s\n    pidfile: \"%s/knot.pid\"\n"
+                "log:\n  - target: stderr\n    any: info\n"
+                "database:\n    storage: \"%s/db\"\n" % (self.dir, listen, self.dir, self.dir))
+        conf += "key:\n" + "".join("  - id: %s\n    algorithm: %s\n    secret: %s\n" % (k, a, s)
+                                   for k, (a, s) in keys.items())
+        conf += "acl:\n  - id: update\n    key: [ %s ]\n    action: update\n" % ", ".join(keys)
+        conf += "zone:\n"
+        for z in zones:
+            write(os.path.join(self.dir, z + ".zone"),
+                  "$ORIGIN %s.\n$TTL 300\n@ SOA ns.%s. hostmaster.%s. 1 3600 900 604800 60\n"
+                  "@ NS ns\nns A 127.0.0.1\n" % (z, z, z))
+            conf += ("  - domain: %s\n    storage: \"%s\"\n    file: \"%s.zone\"\n"
+                     "    zonefile-sync: -1\n" % (z, self.dir, z))
+            if z not in locked:
+                conf += "    acl: update\n"
+        self.conf = write(os.path.join(self.dir, "knot.conf"), conf)
+        knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+        self.proc = spawn([knotd, "-c", self.conf], name)
+        if not (wait_port(self.port, 10, proc=self.proc) and
+                wait_for(lambda: "server started" in self.log(), 10)):
+            raise RuntimeError("knotd did not start:\n" + self.log())
+
+    def addr(self, v6=False):
+        return ("[::1]:%d" if v6 else "127.0.0.1:%d") % self.port
+
+    def log(self):
+        return read_log(self.proc)
+
+    def dig(self, name, rtype="TXT", tcp=False):
+        """The records (kdig +short) of name/rtype, TXT strings joined, quotes removed."""
+        cmd = ["kdig", "@127.0.0.1", "-p", str(self.port), name, rtype, "+short", "+norecurse"]
+        r = run(cmd + (["+tcp"] if tcp else []), timeout=20)
+        out = []
+        for line in r.stdout.splitlines():
+            if line.startswith(";;") or not line.strip():
+                continue  # kdig's warnings ("retrying over TCP")
+            if rtype == "TXT":
+                line = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', line))
+            out.append(line)
+        return out
+
+    def serial(self, zone="example.test"):
+        soa = self.dig(zone, "SOA")
+        return int(soa[0].split()[2]) if soa else None
+
+    def stop(self):
+        return stop(self.proc)
+
+
+_DNSDRIVE_C = r'''
+/* Drives certmgr/cm_dns.h for tests/integration/6x-dns-*.t (built by pctest.py).
+ *   dnsdrive add|del SERVER ZONE KEYNAME ALG SECRET_B64 FQDN VALUE
+ *   dnsdrive wait TIMEOUT_MS FQDN VALUE RESOLVER...
+ * Prints "result: <ok|pc_strerror>" and for updates "err: <reason>"; the
+ * log (debug) goes to stderr.  Exit 0 on PC_OK, 1 otherwise, 2 on usage. */
+#include <stdio.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "certmgr/cm_dns.h"
+#include "common/pc_err.h"
+#include "common/pc_log.h"
+#include "common/pc_str.h"
+
+int
+main(int argc, char **argv)
+{
+    unsigned char secret[CM_DNS_TSIG_SECRET_MAX + 3];
+    char err[512] = "";
+    uint64_t ms = 0;
+    size_t len;
+    int rc, n;
+
+    pc_log_init("dnsdrive", LOG_DEBUG);
+    if (argc == 9 && (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "del") == 0)) {
+        struct cm_rfc2136 srv = {argv[2], argv[3], argv[4], argv[5], secret, 0};
+        len = strlen(argv[6]);
+        if (len % 4 != 0 || len > (CM_DNS_TSIG_SECRET_MAX / 3) * 4)
+            return 2;
+        n = EVP_DecodeBlock(secret, (const unsigned char *)argv[6], (int)len);
+        if (n < 0)
+            return 2;
+        srv.secret_len = (size_t)n - (len > 0 && argv[6][len - 1] == '=') -
+                         (len > 1 && argv[6][len - 2] == '=');
+        rc = cm_rfc2136_txt(&srv, argv[7], argv[8], argv[1][0] == 'a', err, sizeof(err));
+        OPENSSL_cleanse(secret, sizeof(secret));
+        printf("result: %s\nerr: %s\n", rc == 0 ? "ok" : pc_strerror(rc), err);
+        return rc == 0 ? 0 : 1;
+    }
+    if (argc >= 5 && strcmp(argv[1], "wait") == 0 &&
+        pc_parse_u64(argv[2], strlen(argv[2]), UINT64_MAX, &ms) == PC_OK) {
+        rc = cm_dns_wait_txt((const char *const *)(argv + 5), (size_t)(argc - 5), argv[3],
+                             argv[4], ms);
+        printf("result: %s\n", rc == 0 ? "ok" : pc_strerror(rc));
+        return rc == 0 ? 0 : 1;
+    }
+    fprintf(stderr, "usage: dnsdrive add|del SERVER ZONE KEY ALG SECRET FQDN VALUE\n"
+                    "       dnsdrive wait MS FQDN VALUE RESOLVER...\n");
+    return 2;
+}
+'''
+
+_dnsdrive = [None]
+
+
+def dns_driver():
+    """Build the driver of certmgr/cm_dns.h against BUILD's libraries (once per test)."""
+    if _dnsdrive[0]:
+        return _dnsdrive[0]
+    src = write(os.path.join(workdir(), "dnsdrive.c"), _DNSDRIVE_C)
+    out = os.path.join(workdir(), "dnsdrive")
+    libcm = os.path.join(BUILD, "lib", "libcm.a")
+    libpc = os.path.join(BUILD, "lib", "libpc.a")
+    with open(libpc, "rb") as f:
+        san = b"__asan_" in f.read()
+    cmd = ["gcc", "-std=gnu17", "-O1", "-g", "-I", ROOT, "-o", out, src, libcm, libpc,
+           "-lssl", "-lcrypto"]
+    if san:
+        cmd[1:1] = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+    r = run(cmd, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("cannot build dnsdrive: " + r.stderr)
+    _dnsdrive[0] = out
+    return out
+
+
+class DnsResult:
+    def __init__(self, r, elapsed):
+        self.rc, self.out, self.log, self.elapsed = r.returncode, r.stdout, r.stderr, elapsed
+        m = re.search(r"^result: (.*)$", r.stdout, re.M)
+        self.result = m.group(1) if m else None
+        m = re.search(r"^err: (.*)$", r.stdout, re.M)
+        self.err = m.group(1) if m else None
+
+    def __repr__(self):
+        return "DnsResult(rc=%s, result=%r, err=%r, %.1fs, log=%r)" % (
+            self.rc, self.result, self.err, self.elapsed, self.log[-1500:])
+
+
+def dns_update(op, server, fqdn, value, zone="example.test", key="portcullis-key",
+               alg="hmac-sha256", secret=DNS_SECRET):
+    """cm_rfc2136_txt through the driver; op is "add" or "del"."""
+    t0 = time.time()
+    r = run([dns_driver(), op, server, zone, key, alg, secret, fqdn, value], timeout=60)
+    return DnsResult(r, time.time() - t0)
+
+
+def dns_wait(fqdn, value, resolvers, timeout_ms):
+    """cm_dns_wait_txt through the driver."""
+    t0 = time.time()
+    r = run([dns_driver(), "wait", str(timeout_ms), fqdn, value] + list(resolvers),
+            timeout=timeout_ms / 1000 + 60)
+    return DnsResult(r, time.time() - t0)
