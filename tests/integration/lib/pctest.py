@@ -123,6 +123,7 @@ signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
 def spawn(cmd, name, env=None, cwd=None):
     """Start cmd in its own process group, output to WORKDIR/name.log."""
     log = open(os.path.join(workdir(), name + ".log"), "ab")
+    start = log.seek(0, os.SEEK_END)  # a name used again: this process's output only
     e = dict(os.environ)
     e.pop("SSL_CERT_FILE", None)
     e.pop("SSL_CERT_DIR", None)
@@ -131,6 +132,7 @@ def spawn(cmd, name, env=None, cwd=None):
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=e, cwd=cwd,
                          start_new_session=True)
     p.logfile = log.name
+    p.logstart = start
     p.name = name
     _procs.append(p)
     return p
@@ -146,6 +148,7 @@ def stop(p, sig=signal.SIGTERM, wait=10):
 
 def read_log(p):
     with open(p.logfile, "rb") as f:
+        f.seek(getattr(p, "logstart", 0))
         return f.read().decode("utf-8", "replace")
 
 
