@@ -63,7 +63,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRCS))
 
-.PHONY: all check test unit integration deps demo format format-check lint fuzz bench \
+.PHONY: all check test unit integration deps demo format format-check lint fuzz bench bench-icount \
         install clean deb test-deb
 .DEFAULT_GOAL := all
 
@@ -150,6 +150,11 @@ fuzz:
 bench:
 	-$(MAKE) --no-print-directory $(BUILD)/portcullis
 	PORTCULLIS_BIN="$${PORTCULLIS_BIN:-$(CURDIR)/$(BUILD)/portcullis}" bash tests/bench/run.sh
+
+# instructions per request under callgrind: repeatable on a busy machine (tests/bench/icount.sh)
+bench-icount:
+	$(MAKE) --no-print-directory $(BUILD)/portcullis
+	PORTCULLIS_BIN="$${PORTCULLIS_BIN:-$(CURDIR)/$(BUILD)/portcullis}" bash tests/bench/icount.sh
 
 install: all
 	install -d $(DESTDIR)/usr/sbin $(DESTDIR)/usr/bin
