@@ -53,7 +53,7 @@
 #define CM_ACME_HTTP_TIMEOUT_MS    30000              /* one request, connect included */
 #define CM_ACME_CONNECT_TIMEOUT_MS 10000              /* the connect phase */
 #define CM_ACME_MAX_REDIRS         3                  /* as OpenBSD acme-client */
-#define CM_ACME_BADNONCE_TRIES     5      /* a request rejected for badNonce is resent this often */
+#define CM_ACME_BADNONCE_TRIES     8      /* a request rejected for badNonce is resent this often */
 #define CM_ACME_BUSY_TRIES         3      /* 429/503 waited out inside one request, then give up */
 #define CM_ACME_RETRY_INLINE_MAX_S 60     /* a Retry-After up to this is waited out in place */
 #define CM_ACME_RETRY_AFTER_MAX_S  86400  /* a larger Retry-After is clamped to a day */

@@ -38,6 +38,7 @@ struct daemon {
     struct sched *sched;
     unsigned long requests; /* ACME requests by this process */
     int lock_fd;
+    bool told_no_ari; /* "no renewalInfo" is said once per process */
 };
 
 uint64_t
@@ -243,6 +244,9 @@ pass(struct daemon *d, const char *force, bool once, int64_t *wake)
             opened = true;
             if (cm_acme_open(d->cfg, &a) != PC_OK)
                 pc_log(LOG_WARNING, "the CA is not reachable now: renew_before decides");
+            else if (a->dir.renewal_info == NULL && !d->told_no_ari)
+                pc_log(LOG_INFO, "the CA offers no renewalInfo (RFC 9773): renew_before decides");
+            d->told_no_ari = d->told_no_ari || (a != NULL && a->dir.renewal_info == NULL);
         }
         due = is_due(d, a, i, force, now, &at, why, sizeof(why));
         if (!due) {
