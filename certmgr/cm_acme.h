@@ -60,7 +60,8 @@
 #define CM_ACME_POLL_FIRST_MS      500    /* first poll of a pending object without Retry-After */
 #define CM_ACME_POLL_MAX_MS        8000   /* polls back off to this */
 #define CM_ACME_POLL_TIMEOUT_MS    600000 /* an authorization/order may stay pending this long */
-#define CM_ACME_OUTPUT_MAX         16384  /* hook / reload command output kept and logged */
+#define CM_ACME_OUTPUT_MAX         16384  /* hook / reload command output kept ... */
+#define CM_ACME_OUTPUT_LINES       40     /* ... and the lines of it logged */
 #define CM_ACME_PIDFILE_MAX        64     /* bytes of a pid file */
 #define CM_ACME_STATE_MAX_BYTES    (64 * 1024) /* one state file under state_dir/acme/ */
 #define CM_ACME_THUMB_LEN          43          /* base64url of a SHA-256 (RFC 7638, dns-01 value) */

@@ -33,8 +33,10 @@
 #include "cm_acme.h"
 #include "cm_dns.h"
 
-#define CMD_POLL_MS   100  /* how often a running command is checked */
-#define CMD_LINGER_MS 1000 /* output read after the command exited */
+#define PC_STR_(x)      #x
+#define PC_STRINGIFY(x) PC_STR_(x)
+#define CMD_POLL_MS     100  /* how often a running command is checked */
+#define CMD_LINGER_MS   1000 /* output read after the command exited */
 
 extern char **environ;
 
@@ -56,19 +58,24 @@ static void
 log_output(const char *what, const char *out, size_t len, bool cut)
 {
     char esc[512];
-    size_t i = 0;
+    size_t i = 0, lines = 0, skipped = 0;
 
     while (i < len) {
         const char *nl = memchr(out + i, '\n', len - i);
         size_t n = nl != NULL ? (size_t)(nl - (out + i)) : len - i;
         if (n > 0 && out[i + n - 1] == '\r')
             n--;
-        if (n > 0)
+        if (n > 0 && lines < CM_ACME_OUTPUT_LINES) {
             pc_log(LOG_INFO, "%s: | %s", what, pc_log_esc(esc, sizeof(esc), out + i, n));
+            lines++;
+        } else if (n > 0) {
+            skipped++;
+        }
         i += (nl != NULL ? (size_t)(nl - (out + i)) + 1 : len - i);
     }
-    if (cut)
-        pc_log(LOG_INFO, "%s: | (output cut after %d bytes)", what, CM_ACME_OUTPUT_MAX);
+    if (skipped > 0 || cut)
+        pc_log(LOG_INFO, "%s: | (%zu more line(s) not logged%s)", what, skipped,
+               cut ? "; output cut at " PC_STRINGIFY(CM_ACME_OUTPUT_MAX) " bytes" : "");
 }
 
 static int
