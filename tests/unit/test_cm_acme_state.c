@@ -155,7 +155,7 @@ test_dirs_modes_and_lock(void **state)
     (void)state;
     cfg_init(&cfg, &cert, NULL, 0);
     assert_int_equal(cm_state_dirs(&cfg), PC_OK);
-    assert_int_equal(mode_of("acme"), 0700);
+    assert_int_equal(mode_of("acme"), 0711);
     assert_int_equal(mode_of("acme/orders"), 0700);
     assert_int_equal(mode_of("certs"), 0755);
     assert_int_equal(cm_state_lock(&cfg, &fd1), PC_OK);
