@@ -1,7 +1,9 @@
 /*
  * certmgr: the client CA behind `portcullis-admin` (ca init, client
- * issue/sign/list/show/revoke, crl; docs/internals/CA.md) and its token
- * tools (token issue/inspect/thumbprint, jwks; docs/internals/TOKEN.md).
+ * issue/sign/list/show/revoke, crl; docs/internals/CA.md), its token
+ * tools (token issue/inspect/thumbprint, jwks; docs/internals/TOKEN.md) and
+ * policy explain, the gateway's decision computed offline
+ * (docs/internals/EXPLAIN.md).
  *
  * Everything here runs in the short-lived portcullis-admin process, as the
  * operator (usually root or the portcullis user).  Functions return 0 (PC_OK)
@@ -17,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -490,6 +493,290 @@ void cm_jws_clear(struct cm_jws *j);
  */
 int cm_jws_verify(const char *tok, size_t len, EVP_PKEY *pub, unsigned alg);
 
+/* --- policy explain (cm_explain.c; docs/internals/EXPLAIN.md) ------------- */
+
+#define CM_XP_MAX_CHECKS 48  /* lines of one explanation; the pipeline makes at most ~32 */
+#define CM_XP_TEXT_MAX   512 /* bytes of one line (untrusted text escaped, cut with "...") */
+
+struct authn_crlset;
+struct authn_keyset;
+struct authn_peer;
+struct pol_config;
+struct pol_listener;
+struct pol_route;
+
+/* The result of one check.  NOTE: a fact, not a test (the rate limit, the assumed SNI). */
+enum cm_xp_result { CM_XP_OK, CM_XP_FAIL, CM_XP_SKIP, CM_XP_NOTE };
+
+struct cm_xp_check {
+    const char *name; /* "tls.chain", "jwt.exp" (static) */
+    enum cm_xp_result result;
+    char text[CM_XP_TEXT_MAX];
+};
+
+enum cm_xp_decision {
+    CM_XP_ALLOW,     /* proxied to the route's upstream */
+    CM_XP_DENY_TLS,  /* refused in the TLS handshake: no HTTP status */
+    CM_XP_DENY_HTTP, /* answered with a problem+json denial */
+};
+
+/*
+ * What explain evaluates: everything already loaded, nothing read here.
+ * All pointers are borrowed and must outlive the struct cm_explain.
+ */
+struct cm_explain_in {
+    const struct pol_config *cfg;
+    const struct pol_listener *listener;    /* the TLS listener whose client_ca/crl apply */
+    X509 *cert;                             /* the client certificate */
+    STACK_OF(X509) * chain;                 /* certificates sent with it (intermediates) or NULL */
+    STACK_OF(X509) * cas;                   /* the listener's client_ca bundle */
+    const struct authn_crlset *crl;         /* the listener's crl, NULL without crl: */
+    const struct authn_keyset *const *keys; /* per issuer (pol_issuer.index); NULL: jwks_uri */
+    const char *token;                      /* the bearer token, NULL: none sent */
+    const char *host;                       /* Host / :authority, as sent */
+    const char *path;                       /* request target: path and query */
+    const char *method;
+    int64_t now;    /* unix seconds */
+    int auth_level; /* OpenSSL security level of a server SSL_CTX (libssl's verify uses it) */
+};
+
+/*
+ * One explanation: the checks in the gateway's order and the decision (the
+ * first failure, where the gateway stops; later checks are for information).
+ */
+struct cm_explain {
+    struct cm_explain_in in;
+    enum cm_xp_decision decision; /* fails closed: deny until the pipeline reached the proxy */
+    bool decided;                 /* a failure (or the proxy) decided */
+    int status;                   /* HTTP status of a CM_XP_DENY_HTTP; 0 otherwise */
+    const char *slug;  /* gw_reason_slug(), or gw_hs_fail_name() of a TLS refusal; "ok" */
+    size_t decided_by; /* checks[] index of the deciding failure (denials) */
+    char reason[CM_XP_TEXT_MAX];
+    char caveat[CM_XP_TEXT_MAX];   /* "" or what explain could not check (jwks_uri signature) */
+    char sni[CM_ESC_MAX];          /* the server name assumed: the Host without port ("" if none) */
+    const struct pol_route *route; /* the matched route (in.cfg's), or NULL */
+    struct authn_peer *peer;       /* owned; NULL when the certificate names no one */
+    struct cm_xp_check checks[CM_XP_MAX_CHECKS];
+    size_t nchecks;
+};
+
+/*
+ * Evaluate the request of `in` as the gateway's pipeline would: the TLS
+ * handshake's verification, identity, request, certificate state, Host,
+ * route, mtls.allow, JWT, rate limit (described, not charged) and upstream.
+ * No I/O.  *x is overwritten (release with cm_explain_clear()).  Returns
+ * PC_OK, or PC_ERR_CRYPTO with the reason recorded when OpenSSL cannot
+ * allocate a verification context.
+ */
+int cm_explain_eval(const struct cm_explain_in *in, struct cm_explain *x);
+void cm_explain_clear(struct cm_explain *x);
+/** The explanation for people: one line per check, then "decision: ...". */
+void cm_explain_print(FILE *f, const struct cm_explain *x);
+/** The same as a new JSON object (--json); NULL only when out of memory. */
+json_t *cm_explain_json(const struct cm_explain *x);
+/* --- TLS audit (cm_tls_audit*.c; docs/internals/TLS-AUDIT.md) ------------ */
+
+struct pol_tls; /* policy/pol.h */
+
+#define CM_AUDIT_MAX_HANDSHAKES 200   /* handshakes of one audit, every probe included */
+#define CM_AUDIT_EXPIRY_DAYS    14    /* a leaf expiring sooner than this is a violation */
+#define CM_AUDIT_IO_TIMEOUT_MS  5000  /* TCP connect, and each read or write of a probe */
+#define CM_AUDIT_HTTP_MAX_BYTES 16384 /* response head read for Strict-Transport-Security */
+#define CM_AUDIT_MAX_CHAIN      10    /* served certificates described (more are ignored) */
+#define CM_AUDIT_MAX_SUITES     128   /* TLS 1.2 suites probed; OpenSSL 3.0 has 89 usable */
+#define CM_AUDIT_MAX_TLS13      8     /* TLS 1.3 suites probed (RFC 8446 defines 5) */
+#define CM_AUDIT_MAX_GROUPS     24    /* groups probed */
+#define CM_AUDIT_NAME_MAX       64    /* a suite or group name, with its NUL */
+#define CM_AUDIT_TEXT_MAX       512   /* one description: subject, SAN list, a reason */
+#define CM_AUDIT_HOST_MAX       253   /* HOST of HOST:PORT and --sni, bytes (RFC 1035) */
+
+/** The protocol versions probed, oldest first. */
+enum cm_audit_ver { CM_AUDIT_TLS10, CM_AUDIT_TLS11, CM_AUDIT_TLS12, CM_AUDIT_TLS13, CM_AUDIT_NVER };
+
+/** What the server did with one offer (a version, a suite, a group). */
+enum cm_audit_res {
+    CM_AUDIT_UNTESTED = 0,
+    CM_AUDIT_REFUSED,          /* no ServerHello agreeing to the offer */
+    CM_AUDIT_ACCEPTED,         /* the handshake completed */
+    CM_AUDIT_ACCEPTED_CERTREQ, /* ServerHello agreed, then refused for want of a client cert */
+    CM_AUDIT_ACCEPTED_FAILED,  /* ServerHello agreed, then the handshake failed otherwise */
+};
+
+/** Whether r means the server agreed to the offer (any ACCEPTED_*). */
+bool cm_audit_res_accepted(enum cm_audit_res r);
+/** "TLS 1.0" .. "TLS 1.3". */
+const char *cm_audit_ver_name(enum cm_audit_ver v);
+
+struct cm_audit_item {
+    char name[CM_AUDIT_NAME_MAX]; /* OpenSSL suite name, or the policy's group name */
+    enum cm_audit_res res;        /* the best result over vers */
+    unsigned vers;                /* bit (1u << enum cm_audit_ver) per version that accepted it */
+};
+
+/** One certificate of the served chain, as shown in the report. */
+struct cm_audit_cert {
+    char subject[CM_AUDIT_TEXT_MAX]; /* RFC 2253, control bytes escaped */
+    char issuer[CM_AUDIT_TEXT_MAX];
+    char key[CM_AUDIT_NAME_MAX];  /* "EC P-256", "RSA 2048", "ED25519" */
+    char sig[CM_AUDIT_NAME_MAX];  /* signature algorithm */
+    char sans[CM_AUDIT_TEXT_MAX]; /* "DNS:a.example, IP:127.0.0.1" (cut with "...") */
+    time_t not_before, not_after;
+};
+
+/** A Strict-Transport-Security value (RFC 6797 6.1). */
+struct cm_audit_hsts {
+    bool valid; /* max-age present, no directive twice, syntax right */
+    uint64_t max_age;
+    bool include_subdomains;
+    bool preload;
+};
+
+/** Everything an audit observed; filled by cm_audit_probe(), graded by cm_audit_grade(). */
+struct cm_audit_obs {
+    enum cm_audit_res ver[CM_AUDIT_NVER];
+    struct cm_audit_item tls12[CM_AUDIT_MAX_SUITES]; /* every suite probed, with its result */
+    size_t ntls12;
+    struct cm_audit_item tls13[CM_AUDIT_MAX_TLS13];
+    size_t ntls13;
+    struct cm_audit_item groups[CM_AUDIT_MAX_GROUPS];
+    size_t ngroups;
+    bool client_cert;    /* --cert was presented in every handshake */
+    bool cert_requested; /* the server sent a CertificateRequest */
+    bool cert_required;  /* ... and refused a handshake or request for want of a certificate */
+    char negotiated[2 * CM_AUDIT_NAME_MAX]; /* first connection: "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+    char first_error[CM_AUDIT_TEXT_MAX];    /* why the first connection failed, or "" */
+    struct cm_audit_cert chain[CM_AUDIT_MAX_CHAIN]; /* leaf first, as served */
+    size_t nchain;
+    char trust[CM_AUDIT_TEXT_MAX]; /* "FILE" of --cafile, or "the system store" */
+    bool chain_verified;
+    char verify_error[CM_AUDIT_TEXT_MAX];
+    char name[CM_AUDIT_HOST_MAX + 1]; /* the name checked: --sni, else HOST */
+    bool name_ok;
+    bool http_done;                     /* a response head was read */
+    int http_status;                    /* its status code */
+    char http_error[CM_AUDIT_TEXT_MAX]; /* why not, when !http_done */
+    bool hsts_present;                  /* a Strict-Transport-Security header was sent */
+    char hsts_raw[CM_AUDIT_TEXT_MAX];   /* its value, escaped */
+    struct cm_audit_hsts hsts;          /* parsed (valid false when invalid) */
+    unsigned handshakes;                /* TLS handshakes made */
+    bool incomplete;                    /* CM_AUDIT_MAX_HANDSHAKES ran out */
+};
+
+/** Where an audit connects, and with what. */
+struct cm_audit_target {
+    char host[CM_AUDIT_HOST_MAX + 1]; /* a DNS name or an IP literal (no brackets) */
+    uint16_t port;
+    bool host_is_ip;
+    const char *sni;    /* --sni; NULL: HOST when it is a name, else no SNI */
+    const char *cafile; /* --cafile; NULL: the system store */
+    const char *cert;   /* --cert CERT.pem (leaf first, then its chain) or NULL */
+    const char *key;    /* --key KEY.pem (mode 0600 or stricter) */
+};
+
+/*
+ * Parse "HOST:PORT" or "[IPv6]:PORT" into t->host, t->port, t->host_is_ip.
+ * HOST: a DNS name (letters, digits, '-', '.', '_'; at most
+ * CM_AUDIT_HOST_MAX bytes) or an IP literal; PORT 1..65535.
+ * PC_ERR_PARSE with the reason recorded.
+ */
+int cm_audit_target_parse(const char *arg, struct cm_audit_target *t);
+
+/*
+ * Probe the server (docs/internals/TLS-AUDIT.md, "Method"): a first full
+ * connection (certificate chain, HSTS), then versions, TLS 1.3 and TLS 1.2
+ * suites one at a time, groups one at a time, at most
+ * CM_AUDIT_MAX_HANDSHAKES handshakes.  *obs is overwritten.  PC_ERR_IO,
+ * with the reason recorded, when HOST does not resolve or a TCP connection
+ * fails (nothing listening, timeout); PC_ERR_INVALID when --cert/--key or
+ * --cafile cannot be used.  A refused handshake is a result, not an error.
+ * Blocking; single threaded; SIGPIPE must be ignored by the caller.
+ */
+int cm_audit_probe(const struct cm_audit_target *t, struct cm_audit_obs *obs);
+
+/*
+ * Describe the chain a server sent (leaf first; at most CM_AUDIT_MAX_CHAIN
+ * into obs->chain), verify it against `store` (purpose sslserver, the chain
+ * as untrusted intermediates) and check the leaf against obs->name (a DNS
+ * name, or an IP SAN when name_is_ip).  Sets obs->nchain, chain_verified,
+ * verify_error and name_ok.  leaf_curve (cap bytes) gets the curve of an EC
+ * leaf as cm_audit_key_group() names it, else "".  Nothing when chain is
+ * NULL or empty.  Clears OpenSSL's error queue.
+ */
+void cm_audit_chain_check(STACK_OF(X509) * chain, X509_STORE *store, bool name_is_ip,
+                          struct cm_audit_obs *obs, char *leaf_curve, size_t cap);
+/*
+ * Load --cert (a PEM leaf, then its chain) and --key (cm_key_load(): mode
+ * 0600 or stricter) and check that they match.  The caller owns *x509,
+ * *chain and *pkey on success; all NULL on failure, with the reason.
+ */
+int cm_audit_client_load(const char *cert, const char *key, X509 **x509, STACK_OF(X509) * *chain,
+                         EVP_PKEY **pkey);
+/**
+ * The group of a key-exchange or certificate key by tls-policy.yaml's names
+ * ("X25519", "X448", "P-256"...; other curves and FFDHE groups by OpenSSL's
+ * name: "brainpoolP256r1", "ffdhe2048"); "" for a key without a named group.
+ */
+void cm_audit_key_group(EVP_PKEY *pk, char *out, size_t cap);
+/*
+ * An HTTP/1.x response head buf[0..len) (ending in CRLF CRLF): sets
+ * obs->http_done and http_status, and from the first
+ * Strict-Transport-Security header (RFC 6797 8.1) hsts_present, hsts_raw
+ * (escaped) and hsts.  Not a status line: http_error is set instead.
+ */
+void cm_audit_http_head_parse(const char *buf, size_t len, struct cm_audit_obs *obs);
+
+/** Parse a Strict-Transport-Security value v[0..len) (RFC 6797 6.1); out->valid tells. */
+void cm_audit_hsts_parse(const char *v, size_t len, struct cm_audit_hsts *out);
+
+/*
+ * Whether a TLS 1.2 suite name passes the policy's own rule for ciphers:
+ * (policy/pol_tls.c): ECDHE key exchange with an AEAD (GCM or CHACHA20).
+ */
+bool cm_audit_tls12_suite_ok(const char *name);
+
+/** Report sections, in print order. */
+enum cm_audit_sec {
+    CM_AUDIT_SEC_PROTO,
+    CM_AUDIT_SEC_TLS12,
+    CM_AUDIT_SEC_TLS13,
+    CM_AUDIT_SEC_GROUPS,
+    CM_AUDIT_SEC_CERT,
+    CM_AUDIT_SEC_HSTS,
+    CM_AUDIT_SEC_AUDIT,
+    CM_AUDIT_NSEC,
+};
+
+enum cm_audit_mark {
+    CM_AUDIT_OK,        /* ✓ */
+    CM_AUDIT_VIOLATION, /* ✗ */
+    CM_AUDIT_INFO,      /* a detail, no mark */
+};
+
+struct cm_audit_finding {
+    enum cm_audit_sec sec;
+    enum cm_audit_mark mark;
+    char *text; /* owned; one line, no newline */
+};
+
+struct cm_audit_report {
+    struct cm_audit_finding *f; /* owned, in section order */
+    size_t n, alloc;
+    size_t nviolations;
+};
+
+/*
+ * Grade what was observed against the policy (the rules are listed in
+ * docs/internals/TLS-AUDIT.md, "Grading"), at time `now`.  *out (zeroed by
+ * the caller or cleared) gets one finding per line of the report, grouped
+ * by section, and the number of violations.  Pure: no I/O.  Release with
+ * cm_audit_report_clear().
+ */
+void cm_audit_grade(const struct pol_tls *pol, const struct cm_audit_obs *obs, time_t now,
+                    struct cm_audit_report *out);
+void cm_audit_report_clear(struct cm_audit_report *r);
+/** "Protocols", "TLS 1.2 cipher suites", ...; "protocols", "tls12", ... with `key`. */
+const char *cm_audit_sec_name(enum cm_audit_sec s, bool key);
+
 /* --- the command line (cm_args.c, cm_admin.c, cm_admin_main.c) ------------ */
 
 #define CM_ARGS_MAX_OPTS  16          /* options of one command */
@@ -562,9 +849,12 @@ extern const struct cm_cmd cm_cmd_client_show;
 extern const struct cm_cmd cm_cmd_client_revoke;
 extern const struct cm_cmd cm_cmd_crl;
 extern const struct cm_cmd cm_cmd_config_check;
+extern const struct cm_cmd cm_cmd_reload;
+extern const struct cm_cmd cm_cmd_policy_explain;
 extern const struct cm_cmd cm_cmd_token_issue;
 extern const struct cm_cmd cm_cmd_token_inspect;
 extern const struct cm_cmd cm_cmd_token_thumbprint;
 extern const struct cm_cmd cm_cmd_jwks;
+extern const struct cm_cmd cm_cmd_tls_audit;
 
 #endif

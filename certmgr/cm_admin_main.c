@@ -21,10 +21,10 @@
 #define PROG "portcullis-admin"
 
 static const struct cm_cmd *const commands[] = {
-    &cm_cmd_ca_init,       &cm_cmd_client_issue,     &cm_cmd_client_sign,
-    &cm_cmd_client_list,   &cm_cmd_client_show,      &cm_cmd_client_revoke,
-    &cm_cmd_crl,           &cm_cmd_config_check,     &cm_cmd_token_issue,
-    &cm_cmd_token_inspect, &cm_cmd_token_thumbprint, &cm_cmd_jwks,
+    &cm_cmd_ca_init,        &cm_cmd_client_issue,  &cm_cmd_client_sign,   &cm_cmd_client_list,
+    &cm_cmd_client_show,    &cm_cmd_client_revoke, &cm_cmd_crl,           &cm_cmd_config_check,
+    &cm_cmd_reload,         &cm_cmd_token_issue,   &cm_cmd_token_inspect, &cm_cmd_token_thumbprint,
+    &cm_cmd_policy_explain, &cm_cmd_jwks,          &cm_cmd_tls_audit,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -19,6 +19,35 @@ static char log_prog[LOG_PREFIX_MAX] = "portcullis";
 static atomic_int log_level = LOG_INFO;
 static atomic_int log_fd = 2;
 static atomic_int log_plain = 0;
+static __thread char *cap_buf;
+static __thread size_t cap_size;
+
+void
+pc_log_capture(char *buf, size_t cap)
+{
+    cap_buf = buf;
+    cap_size = cap;
+    if (buf != NULL && cap > 0)
+        buf[0] = '\0';
+}
+
+static void
+capture(const char *msg, size_t len)
+{
+    size_t used = strlen(cap_buf), room;
+
+    if (used + 3 >= cap_size)
+        return;
+    if (used != 0) {
+        memcpy(cap_buf + used, "; ", 2);
+        used += 2;
+    }
+    room = cap_size - used - 1;
+    if (len > room)
+        len = room;
+    memcpy(cap_buf + used, msg, len);
+    cap_buf[used + len] = '\0';
+}
 
 void
 pc_log_set_plain(int plain)
@@ -91,10 +120,10 @@ pc_log(int level, const char *fmt, ...)
     struct timespec ts;
     struct tm tm;
     va_list ap;
-    size_t off;
+    size_t off, start;
     int n, saved = errno;
 
-    if (!pc_log_enabled(level))
+    if (!pc_log_enabled(level) && !(cap_buf != NULL && level <= LOG_ERR))
         return;
     if (atomic_load(&log_plain)) {
         off = 0;
@@ -108,6 +137,7 @@ pc_log(int level, const char *fmt, ...)
     }
     if (n > 0)
         off += (size_t)n;
+    start = off;
     va_start(ap, fmt);
     n = vsnprintf(line + off, sizeof(line) - off, fmt, ap);
     va_end(ap);
@@ -116,6 +146,12 @@ pc_log(int level, const char *fmt, ...)
     off += (size_t)n;
     if (off > sizeof(line) - 2)
         off = sizeof(line) - 2; /* cut; keep room for the newline */
+    if (cap_buf != NULL && level <= LOG_ERR)
+        capture(line + start, off - start);
+    if (!pc_log_enabled(level)) {
+        errno = saved;
+        return;
+    }
     line[off++] = '\n';
     /* one write(2): lines from several threads do not interleave */
     if (write(atomic_load(&log_fd), line, off) < 0) {

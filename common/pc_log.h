@@ -26,6 +26,14 @@ void pc_log_set_fd(int fd);
  */
 void pc_log_set_plain(int plain);
 
+/*
+ * While a capture is set on the calling thread, every line it logs at
+ * LOG_ERR or worse is also appended (without the prefix, "; "-separated)
+ * to `buf` (capacity cap, NUL-terminated, cut when full).  NULL stops it.
+ * Used to hand the reasons of a refused reload back to the operator.
+ */
+void pc_log_capture(char *buf, size_t cap);
+
 /** Parse "error", "warn", "info", "debug"; -1 when unknown. */
 int pc_log_level_parse(const char *name);
 

@@ -148,8 +148,10 @@ struct gw_listener {
     SSL_CTX *ssl_ctx; /* NULL when plain */
     struct gw_sni_cert *certs;
     size_t ncerts;
-    STACK_OF(X509) * cas;               /* client CA certificates, for CRL signatures */
-    _Atomic(struct authn_crlset *) crl; /* NULL when no crl: */
+    STACK_OF(X509) * cas;                     /* client CA certificates, for CRL signatures */
+    _Atomic(struct authn_crlset *) crl;       /* NULL when no crl: */
+    _Atomic(struct gw_ticket_ring *) tickets; /* session-ticket keys (gw_tickets.c) */
+    uint64_t tickets_rotated_ms;              /* control thread only */
     struct {
         dev_t dev;
         ino_t ino;
@@ -166,6 +168,15 @@ struct gw_listener *gw_tls_listener(SSL *ssl);
 /** Build the listener's server SSL_CTX (certificates, client CA, CRL, policy). */
 int gw_tls_listener_init(struct gw_listener *l, const struct pol_config *cfg);
 void gw_tls_listener_clear(struct gw_listener *l);
+
+/* gw_tickets.c: our session-ticket keys (rotation; reset when the CRL changes) */
+struct gw_ticket_ring;
+int gw_tickets_init(struct gw_listener *l, const struct pol_tls *t);
+void gw_tickets_clear(struct gw_listener *l);
+/** Control tick: rotate the keys every session_tickets.rotate. */
+void gw_tickets_tick(struct gw_listener *l, const struct pol_tls *t);
+/** Forget every ticket key and cached session: nothing issued before resumes. */
+void gw_tickets_revoke_all(struct gw_listener *l);
 
 /** CRL reloads that succeeded and that were refused, since start (control thread). */
 void gw_tls_crl_stats(uint64_t *reloads, uint64_t *refused);
@@ -331,6 +342,8 @@ struct gw_gen {
     struct gw_jwks **jwks;        /* per issuer */
     struct gw_gcra_spec *rl_spec; /* per route (unused for routes without rate_limit) */
     struct pol_redis redis;       /* cfg->redis with the host resolved to an address */
+    h2o_iovec_t hsts;             /* Strict-Transport-Security value; len 0: none */
+    char hsts_buf[96];
     char redis_ip[64];
     struct gw_worker *workers;
     unsigned nworkers;
@@ -510,6 +523,18 @@ void gw_socket_unmark_all(void);
 /** Close sockets no generation wants any more. */
 void gw_socket_close_unused(void);
 void gw_socket_close_all(void);
+
+/* gw_ctl.c: the control socket next to the pid file */
+/** The control socket's path for a pid file ("x.pid" -> "x.sock"). */
+int gw_ctl_path(const char *pid_file, char *out, size_t cap);
+/*
+ * Listen on the control socket (before the privilege drop; it is handed to
+ * `user`).  `reload` runs a reload and returns 0 with the new generation, or
+ * an error with the reasons in why.  Control thread.
+ */
+int gw_ctl_start(h2o_loop_t *loop, const char *pid_file, const char *user,
+                 int (*reload)(char *why, size_t whylen, unsigned long *gen));
+void gw_ctl_stop(h2o_loop_t *loop);
 
 /* gw_check.c */
 /*

@@ -139,6 +139,13 @@ gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
             goto out;
     if (cfg->redis != NULL && resolve_redis(g) != PC_OK)
         goto out;
+    if (cfg->tls.hsts_max_age != 0) {
+        int n = snprintf(g->hsts_buf, sizeof(g->hsts_buf), "max-age=%llu%s%s",
+                         (unsigned long long)cfg->tls.hsts_max_age,
+                         cfg->tls.hsts_include_subdomains ? "; includeSubDomains" : "",
+                         cfg->tls.hsts_preload ? "; preload" : "");
+        g->hsts = h2o_iovec_init(g->hsts_buf, (size_t)n);
+    }
     g->rl_spec = pc_xcalloc(cfg->nroutes + 1, sizeof(*g->rl_spec));
     for (i = 0; i < cfg->nroutes; i++)
         if (cfg->routes[i].rate_limit != NULL)

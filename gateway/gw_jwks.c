@@ -487,14 +487,16 @@ gw_jwks_render(struct pc_buf *b)
     uint64_t now = gw_now_ms();
     struct gw_jwks *j;
 
-    pc_buf_adds(b, "# HELP portcullis_jwks_loads_total Key-set loads per issuer (fetches or files), "
-                   "by result.\n# TYPE portcullis_jwks_loads_total counter\n");
+    pc_buf_adds(b,
+                "# HELP portcullis_jwks_loads_total Key-set loads per issuer (fetches or files), "
+                "by result.\n# TYPE portcullis_jwks_loads_total counter\n");
     pthread_mutex_lock(&jw.lock);
     for (j = jw.list; j != NULL; j = j->next) {
         if (j->refs == 0)
             continue;
-        pc_buf_addf(b, "portcullis_jwks_loads_total{issuer=\"%s\",result=\"ok\"} %llu\n"
-                       "portcullis_jwks_loads_total{issuer=\"%s\",result=\"failed\"} %llu\n",
+        pc_buf_addf(b,
+                    "portcullis_jwks_loads_total{issuer=\"%s\",result=\"ok\"} %llu\n"
+                    "portcullis_jwks_loads_total{issuer=\"%s\",result=\"failed\"} %llu\n",
                     j->issuer, (unsigned long long)atomic_load(&j->loads_ok), j->issuer,
                     (unsigned long long)atomic_load(&j->loads_failed));
     }

@@ -236,7 +236,7 @@ warn_restart_only(const struct pol_config *old, const struct pol_config *nw)
 
 /* Build, start and switch to a new generation.  A failure changes nothing. */
 static int
-reload(void)
+reload_gen(void)
 {
     struct pol_errors errs = {0};
     struct pol_config *cfg = NULL;
@@ -290,6 +290,23 @@ fail:
     return rc;
 }
 
+/* The control socket's reload: the same, with the reasons handed back. */
+static int
+reload_answer(char *why, size_t whylen, unsigned long *gen)
+{
+    int rc;
+
+    if (proc.stopping) {
+        snprintf(why, whylen, "shutting down");
+        return PC_ERR_BUSY;
+    }
+    pc_log_capture(why, whylen);
+    rc = reload_gen();
+    pc_log_capture(NULL, 0);
+    *gen = proc.current->id;
+    return rc;
+}
+
 static void
 begin_shutdown(void)
 {
@@ -337,6 +354,7 @@ on_tick(h2o_timeout_entry_t *entry)
         for (i = 0; i < proc.current->nlisteners; i++) {
             int err = 0;
             gw_tls_crl_poll(&proc.current->listeners[i], false, &err);
+            gw_tickets_tick(&proc.current->listeners[i], &proc.current->cfg->tls);
         }
     }
     if (!proc.stopping)
@@ -366,7 +384,7 @@ on_signal(h2o_socket_t *sock, const char *err)
             break;
         case SIGHUP:
             if (!proc.stopping)
-                reload();
+                reload_gen();
             break;
         case SIGUSR1:
             gw_accesslog_reopen();
@@ -420,6 +438,9 @@ serve(struct pol_config *cfg, bool foreground)
     proc.loop = h2o_evloop_create();
     if (setup_signals(proc.loop) != PC_OK)
         goto out;
+    if (cfg->pid_file != NULL &&
+        gw_ctl_start(proc.loop, cfg->pid_file, cfg->user, reload_answer) != PC_OK)
+        goto out;
     /* keys and certificates are read here, before the privilege drop */
     if (gw_gen_new(cfg, fds, &g) != PC_OK) {
         pc_log(LOG_ERR, "%s: configuration refused", proc.config_path);
@@ -472,6 +493,7 @@ out:
     if (tick_ok && h2o_timeout_is_linked(&tick_entry))
         h2o_timeout_unlink(&tick_entry);
     if (proc.loop != NULL) {
+        gw_ctl_stop(proc.loop);
         if (tick_ok)
             h2o_timeout_dispose(proc.loop, &tick_timeout);
         if (sig_sock != NULL)

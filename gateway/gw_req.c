@@ -56,6 +56,15 @@ on_setup_ostream(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ostream_t **slot
      * every response gets are added here */
     if (r->route != NULL && r->route->rate_limit != NULL)
         gw_rl_add_headers(r);
+    if (r->w->gen->hsts.len != 0 && req->input.scheme == &H2O_URL_SCHEME_HTTPS) {
+        /* the TLS policy owns HSTS: an upstream's own header is replaced */
+        ssize_t i;
+        while ((i = h2o_find_header(&req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, -1)) !=
+               -1)
+            h2o_delete_header(&req->res.headers, i);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL,
+                       r->w->gen->hsts.base, r->w->gen->hsts.len);
+    }
     h2o_setup_next_prefilter(self, req, slot);
 }
 

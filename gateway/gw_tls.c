@@ -479,6 +479,8 @@ gw_tls_listener_init(struct gw_listener *l, const struct pol_config *cfg)
     SSL_CTX_set_tlsext_servername_arg(l->ssl_ctx, l);
     SSL_CTX_set_info_callback(l->ssl_ctx, on_info);
     h2o_ssl_register_alpn_protocols(l->ssl_ctx, h2o_alpn_protocols);
+    if (gw_tickets_init(l, &cfg->tls) != PC_OK)
+        goto out;
     if (pl->crl != NULL) {
         int err = 0;
         gw_tls_crl_poll(l, true, &err);
@@ -505,6 +507,7 @@ gw_tls_listener_clear(struct gw_listener *l)
     l->ncerts = 0;
     sk_X509_pop_free(l->cas, X509_free);
     l->cas = NULL;
+    gw_tickets_clear(l);
     SSL_CTX_free(l->ssl_ctx);
     l->ssl_ctx = NULL;
     /* workers are gone: no reader can hold the set any more */
@@ -572,6 +575,8 @@ gw_tls_crl_poll(struct gw_listener *l, bool initial, int *err)
     if (!initial)
         pc_log(LOG_INFO, "crl %s reloaded: %zu revoked", pl->crl, authn_crlset_count(set));
     pc_rcu_retire(pc_rcu_global(), atomic_exchange(&l->crl, set), authn_crlset_free_void);
+    if (!initial)
+        gw_tickets_revoke_all(l); /* sessions from before the change do not resume */
 }
 
 /* --- upstream client context ---------------------------------------------- */

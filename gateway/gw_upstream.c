@@ -29,29 +29,9 @@
 #include "common/pc_mem.h"
 #include "common/pc_str.h"
 #include "gateway/gw.h"
+#include "gateway/gw_uhead.h"
 
-#define GW_UPSTREAM_HEAD_MAX    (64 * 1024) /* bytes of a response head; 502 above */
-#define GW_UPSTREAM_MAX_HEADERS 100         /* response header fields; 502 above */
-#define GW_UPSTREAM_IDLE_MAX    64 /* idle keep-alive connections per upstream per worker */
-
-/* picohttpparser, built into Debian's libh2o; its header is not installed.
- * These are its public declarations (picohttpparser.h, h2o v2.2.5 deps). */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-struct phr_chunked_decoder {
-    size_t bytes_left_in_chunk;
-    char consume_trailer;
-    char _hex_count;
-    char _state;
-};
-int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status,
-                       const char **msg, size_t *msg_len, struct phr_header *headers,
-                       size_t *num_headers, size_t last_len);
-ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_t *bufsz);
+#define GW_UPSTREAM_IDLE_MAX 64 /* idle keep-alive connections per upstream per worker */
 
 struct gw_uconn {
     h2o_linklist_t link; /* in the pool's idle list */
@@ -62,7 +42,6 @@ struct gw_uconn {
 };
 
 enum fwd_state { F_CONNECT, F_SEND, F_HEAD, F_BODY, F_DONE };
-enum fwd_framing { B_NONE, B_LENGTH, B_CHUNKED, B_CLOSE };
 
 struct gw_fwd {
     h2o_generator_t gen; /* first: h2o hands it back to proceed/stop */
@@ -74,8 +53,8 @@ struct gw_fwd {
     h2o_iovec_t out[2]; /* request head, body */
     size_t nout;
     enum fwd_state state;
-    enum fwd_framing framing;
-    uint64_t left;  /* B_LENGTH: body bytes still to come */
+    enum gw_uframing framing;
+    uint64_t left;  /* GW_UBODY_LENGTH: body bytes still to come */
     size_t pending; /* bytes of the input passed to the h2o_send in flight */
     struct phr_chunked_decoder dec;
     bool reused; /* the connection came from the pool */
@@ -359,156 +338,77 @@ fwd_connect(struct gw_fwd *f)
 
 /* --- the response head ------------------------------------------------------------ */
 
-/* Response headers that describe the upstream connection, not the response. */
-static bool
-is_hop_by_hop(const char *n, size_t len)
-{
-    static const struct {
-        const char *s;
-        size_t n;
-    } hop[] = {
-        {H2O_STRLIT("connection")},       {H2O_STRLIT("keep-alive")},
-        {H2O_STRLIT("proxy-connection")}, {H2O_STRLIT("te")},
-        {H2O_STRLIT("trailer")},          {H2O_STRLIT("transfer-encoding")},
-        {H2O_STRLIT("upgrade")},          {H2O_STRLIT("content-length")},
-        {H2O_STRLIT("server")},           {H2O_STRLIT("date")},
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (len == hop[i].n && strncasecmp(n, hop[i].s, len) == 0)
-            return true;
-    return false;
-}
-
-static bool
-has_token(const char *v, size_t len, const char *tok)
-{
-    size_t tl = strlen(tok), i = 0;
-
-    while (i < len) {
-        size_t s, e;
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        s = i;
-        while (i < len && v[i] != ',')
-            i++;
-        e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e - s == tl && strncasecmp(v + s, tok, tl) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Copy the response head into h2o's response; decide the body framing. */
-static int
-take_head(struct gw_fwd *f, int minor, int status, const char *msg, size_t msglen,
-          const struct phr_header *h, size_t nh)
+/* Copy the parsed head into h2o's response, minus the hop-by-hop fields. */
+static void
+take_head(struct gw_fwd *f, const struct gw_uhead *uh)
 {
     h2o_req_t *req = f->r->req;
-    bool chunked = false, have_len = false;
-    uint64_t clen = 0;
     size_t i;
 
-    req->res.status = status;
-    req->res.reason = h2o_strdup(&req->pool, msg, msglen).base;
-    f->keepalive = minor >= 1;
-    for (i = 0; i < nh; i++) {
-        const char *n = h[i].name;
-        size_t nl = h[i].name_len;
-        if (nl == 10 && strncasecmp(n, "connection", 10) == 0) {
-            if (has_token(h[i].value, h[i].value_len, "close"))
-                f->keepalive = false;
-        } else if (nl == 17 && strncasecmp(n, "transfer-encoding", 17) == 0) {
-            if (!has_token(h[i].value, h[i].value_len, "chunked"))
-                return -1; /* a coding we cannot frame */
-            chunked = true;
-        } else if (nl == 14 && strncasecmp(n, "content-length", 14) == 0) {
-            uint64_t v;
-            if (pc_parse_u64(h[i].value, h[i].value_len, UINT64_MAX / 2, &v) != 0 ||
-                (have_len && v != clen))
-                return -1;
-            have_len = true;
-            clen = v;
-        }
-        if (is_hop_by_hop(n, nl))
+    req->res.status = uh->status;
+    req->res.reason = h2o_strdup(&req->pool, uh->msg, uh->msglen).base;
+    for (i = 0; i < uh->nh; i++) {
+        const struct phr_header *h = &uh->h[i];
+        h2o_iovec_t name, value;
+        const h2o_token_t *tok;
+        if (gw_uhead_is_hop_by_hop(h->name, h->name_len))
             continue;
-        {
-            h2o_iovec_t name = h2o_strdup(&req->pool, n, nl);
-            const h2o_token_t *tok;
-            h2o_strtolower(name.base, name.len);
-            tok = h2o_lookup_token(name.base, name.len);
-            if (tok != NULL)
-                h2o_add_header(&req->pool, &req->res.headers, tok, NULL,
-                               h2o_strdup(&req->pool, h[i].value, h[i].value_len).base,
-                               h[i].value_len);
-            else
-                h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 0, NULL,
-                                      h2o_strdup(&req->pool, h[i].value, h[i].value_len).base,
-                                      h[i].value_len);
-        }
+        name = h2o_strdup(&req->pool, h->name, h->name_len);
+        value = h2o_strdup(&req->pool, h->value, h->value_len);
+        h2o_strtolower(name.base, name.len);
+        tok = h2o_lookup_token(name.base, name.len);
+        if (tok != NULL)
+            h2o_add_header(&req->pool, &req->res.headers, tok, NULL, value.base, value.len);
+        else
+            h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 0, NULL,
+                                  value.base, value.len);
     }
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")) || status == 204 ||
-        status == 304) {
-        f->framing = B_NONE;
-        if (have_len && !chunked && status != 204)
-            req->res.content_length = clen; /* HEAD: what a GET would carry */
-    } else if (chunked) {
-        f->framing = B_CHUNKED;
+    f->keepalive = uh->keepalive;
+    f->framing = uh->framing;
+    switch (uh->framing) {
+    case GW_UBODY_NONE:
+        if (uh->have_len && uh->status != 204)
+            req->res.content_length = uh->clen; /* HEAD: what a GET would carry */
+        break;
+    case GW_UBODY_CHUNKED:
         memset(&f->dec, 0, sizeof(f->dec));
         f->dec.consume_trailer = 1;
-    } else if (have_len) {
-        f->framing = B_LENGTH;
-        f->left = clen;
-        req->res.content_length = clen;
-    } else {
-        f->framing = B_CLOSE; /* ends when the upstream closes */
-        f->keepalive = false;
+        break;
+    case GW_UBODY_LENGTH:
+        f->left = uh->clen;
+        req->res.content_length = uh->clen;
+        break;
+    case GW_UBODY_CLOSE:
+        break;
     }
-    return 0;
 }
 
 static void
 on_head(h2o_socket_t *sock, const char *err)
 {
     struct gw_fwd *f = ((struct gw_uconn *)sock->data)->fwd;
-    struct phr_header h[GW_UPSTREAM_MAX_HEADERS];
-    size_t nh, msglen;
-    const char *msg;
-    int minor, status, n;
+    struct gw_uhead uh;
+    const char *why = NULL;
     struct timeval now;
+    int n;
 
     if (err != NULL) {
         fwd_fail(f, false, err);
         return;
     }
-    for (;;) {
-        nh = GW_UPSTREAM_MAX_HEADERS;
-        n = phr_parse_response(sock->input->bytes, sock->input->size, &minor, &status, &msg,
-                               &msglen, h, &nh, 0);
-        if (n == -2) {
-            if (sock->input->size > GW_UPSTREAM_HEAD_MAX)
-                fwd_fail(f, false, "response head too large");
-            return; /* wait for more */
-        }
-        if (n < 0) {
-            fwd_fail(f, false, "invalid response head");
-            return;
-        }
-        if (status < 100 || status > 999 || status == 101) {
-            fwd_fail(f, false, "unsupported response status");
-            return;
-        }
-        if (status >= 200)
-            break;
-        h2o_buffer_consume(&sock->input, (size_t)n); /* 1xx: informational, skipped */
+    n = gw_uhead_parse(sock->input->bytes, sock->input->size,
+                       h2o_memis(f->r->req->method.base, f->r->req->method.len, H2O_STRLIT("HEAD")),
+                       &uh, &why);
+    if (n == -2) {
+        if (sock->input->size > GW_UHEAD_MAX)
+            fwd_fail(f, false, "response head too large");
+        return; /* wait for more */
     }
-    if (take_head(f, minor, status, msg, msglen, h, nh) != 0) {
-        fwd_fail(f, false, "invalid response framing");
+    if (n < 0) {
+        fwd_fail(f, false, why);
         return;
     }
+    take_head(f, &uh);
     h2o_buffer_consume(&sock->input, (size_t)n);
     gettimeofday(&now, NULL);
     f->r->upstream_us = (uint64_t)((now.tv_sec - f->r->proxied_at.tv_sec) * 1000000 +
@@ -566,12 +466,12 @@ body_step(struct gw_fwd *f)
     if (f->sending || f->state != F_BODY)
         return;
     switch (f->framing) {
-    case B_NONE:
+    case GW_UBODY_NONE:
         if (in->size != 0)
             f->keepalive = false;
         send_body(f, 0, true);
         return;
-    case B_LENGTH:
+    case GW_UBODY_LENGTH:
         n = in->size < f->left ? in->size : (size_t)f->left;
         if (n == f->left) {
             if (in->size != n)
@@ -585,7 +485,7 @@ body_step(struct gw_fwd *f)
             return;
         }
         break;
-    case B_CHUNKED: {
+    case GW_UBODY_CHUNKED: {
         size_t len = in->size;
         ssize_t rest;
         if (len == 0)
@@ -609,7 +509,7 @@ body_step(struct gw_fwd *f)
         }
         break;
     }
-    case B_CLOSE:
+    case GW_UBODY_CLOSE:
         if (in->size != 0) {
             send_body(f, in->size, false);
             return;
@@ -627,7 +527,7 @@ on_body(h2o_socket_t *sock, const char *err)
 
     h2o_socket_read_stop(sock);
     if (err != NULL) {
-        if (f->framing == B_CLOSE && f->state == F_BODY && f->r != NULL) {
+        if (f->framing == GW_UBODY_CLOSE && f->state == F_BODY && f->r != NULL) {
             /* the close is the end of this body */
             send_body(f, sock->input->size, true);
             f->keepalive = false;

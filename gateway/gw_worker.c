@@ -48,6 +48,13 @@ on_accept(h2o_socket_t *listener, const char *err)
 
     if (err != NULL)
         return;
+    if (atomic_load_explicit(&w->gen->state, memory_order_acquire) != GW_GEN_RUNNING) {
+        /* a newer generation takes the connections waiting in the shared
+         * backlog from the moment the switch is made, not when this loop
+         * next looks at its state */
+        h2o_socket_read_stop(listener);
+        return;
+    }
     for (i = 0; i < GW_ACCEPT_BATCH; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         struct gw_conn_link *cl;
@@ -179,8 +186,14 @@ force_close(struct gw_worker *w)
 static bool
 drained(struct gw_worker *w)
 {
-    return w->nconns == 0 && h2o_linklist_is_empty(&w->parked) &&
-           !h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout);
+    if (w->nconns != 0 || !h2o_linklist_is_empty(&w->parked))
+        return false;
+    /* h2o keeps its HTTP/2 shutdown timer (second GOAWAY, then closing
+     * stragglers after graceful_shutdown_timeout) linked even when no
+     * connection is left; it must be unlinked before the context goes */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
+    return true;
 }
 
 void *

@@ -3,12 +3,15 @@
 
   bench.py ports N                      print N free 127.0.0.1 TCP ports
   bench.py measure --peer P ...         run one load-generator pass, print one JSON line
+  bench.py redis-stats PORT              print "command calls" lines from Redis's INFO commandstats
   bench.py report OUTDIR                markdown report from OUTDIR/{meta.json,checks.tsv,raw.jsonl}
 
 CPU accounting: utime+stime from /proc/<pid>/stat (all threads) summed over the
-process tree of --peer-pid and of --upstream-pid, read just before the load
-generator starts and just after it exits; the load generator's CPU comes from
-os.wait4() rusage.  µs/req = CPU seconds / completed requests.
+process tree of --peer-pid and of --upstream-pid (and of --redis-pid), read just
+before the load generator starts and just after it exits; the load generator's
+CPU comes from os.wait4() rusage.  µs/req = CPU seconds / completed requests.
+With --redis-port, Redis's INFO commandstats is read before and after as well:
+the per-command deltas (minus the one INFO of ours in between) go into the line.
 """
 import argparse, json, os, re, socket, statistics, subprocess, sys, tempfile, time
 
@@ -53,6 +56,14 @@ def busy_s():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
     return (v[0] + v[1] + v[2] + v[7]) / TCK, (v[5] + v[6]) / TCK
+
+
+def redis_stats(port):
+    """{command: calls} from INFO commandstats (redis-cli; Redis 7 also counts the commands a
+    script runs, under their own names)."""
+    out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "INFO", "commandstats"],
+                         capture_output=True, text=True, timeout=10).stdout
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^cmdstat_([^:]+):calls=(\d+)", out, re.M)}
 
 
 def ms(v, unit):
@@ -116,13 +127,15 @@ def measure(a):
         cmd += [f"--connect-to=127.0.0.1:{m.group(1)}"] if m else []
         parse = parse_h2load
     cmd = ["taskset", "-c", a.cpu] + cmd + hdrs + [a.url]
-    p0, u0, (b0, i0) = tree_cpu_s(a.peer_pid), tree_cpu_s(a.upstream_pid), busy_s()
+    c0 = redis_stats(a.redis_port) if a.redis_port else None
+    p0, u0, r0, (b0, i0) = tree_cpu_s(a.peer_pid), tree_cpu_s(a.upstream_pid), tree_cpu_s(a.redis_pid), busy_s()
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read()
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
-    p1, u1, (b1, i1) = tree_cpu_s(a.peer_pid), tree_cpu_s(a.upstream_pid), busy_s()
+    p1, u1, r1, (b1, i1) = tree_cpu_s(a.peer_pid), tree_cpu_s(a.upstream_pid), tree_cpu_s(a.redis_pid), busy_s()
+    c1 = redis_stats(a.redis_port) if a.redis_port else None
     rc = os.waitstatus_to_exitcode(status)
     r = parse(out, log)
     if log:
@@ -133,11 +146,17 @@ def measure(a):
            "peer_cpu_s": round(p1 - p0, 3), "upstream_cpu_s": round(u1 - u0, 3), "client_cpu_s": round(cli, 3),
            "peer_us_req": round((p1 - p0) / n * 1e6, 2) if a.peer_pid else None,
            "upstream_us_req": round((u1 - u0) / n * 1e6, 2), "client_us_req": round(cli / n * 1e6, 2),
-           "sut_util": round((p1 - p0 + u1 - u0) / wall, 3), "client_util": round(cli / wall, 3),
+           "sut_util": round((p1 - p0 + u1 - u0 + r1 - r0) / wall, 3), "client_util": round(cli / wall, 3),
            # softirq: mostly this run's own loopback TCP, charged to no process
            "softirq_util": round((i1 - i0) / wall, 3),
            # CPU used by any other process on the machine (other jobs, this script): noise
-           "other_util": round(max(0.0, (b1 - b0) - (p1 - p0) - (u1 - u0) - cli) / wall, 3)}
+           "other_util": round(max(0.0, (b1 - b0) - (p1 - p0) - (u1 - u0) - (r1 - r0) - cli) / wall, 3)}
+    if a.redis_pid:
+        res.update(redis_cpu_s=round(r1 - r0, 3), redis_us_req=round((r1 - r0) / n * 1e6, 2),
+                   redis_util=round((r1 - r0) / wall, 3))
+    if c0 is not None:
+        c0["info"] = c0.get("info", 0) + 1  # our own INFO before the run
+        res["redis_cmds"] = {k: v - c0.get(k, 0) for k, v in sorted(c1.items()) if v != c0.get(k, 0)}
     errs = []
     if rc != 0:
         errs.append(f"exit {rc}")
@@ -164,6 +183,30 @@ def med(rows, k):
     return statistics.median(v) if v else None
 
 
+REDIS_NOTE = """\
+- Redis (portcullis-redis only): its CPU is redis-server's utime+stime over the run, reported apart from the
+  gateway's; commands per request = INFO commandstats deltas ÷ completed requests.  `evalsha` is what the gateway
+  sends; Redis 7 also counts the commands the script runs (`time`, `get`, `set`: one each per admitted charge)
+  under their own names.  Requests in flight when the load generator stops were charged but not completed,
+  so EVALSHA exceeds the completed requests by at most the connection count.
+"""
+SCRIPT_CMDS = ("time", "get", "set")  # run inside our EVALSHA (RATELIMIT.md), counted by commandstats too
+
+
+def cmds_per_req(rows):
+    """'evalsha 1.00; in the script: time 1.00 get 1.00 set 1.00; any other: none' (medians over rows;
+    any other command that grew is named with its largest count)"""
+    rows = [r for r in rows if "redis_cmds" in r and r["requests"]]
+    if not rows:
+        return "-"
+    names = sorted({k for r in rows for k in r["redis_cmds"]})
+    per = {k: statistics.median(r["redis_cmds"].get(k, 0) / r["requests"] for r in rows) for k in names}
+    other = [k for k in names if k != "evalsha" and k not in SCRIPT_CMDS]
+    return (f"evalsha {per.get('evalsha', 0):.2f}; in the script: "
+            + " ".join(f"{k} {per.get(k, 0):.2f}" for k in SCRIPT_CMDS) + "; any other: "
+            + (", ".join(f"**{k} +{max(r['redis_cmds'].get(k, 0) for r in rows)}**" for k in other) if other else "none"))
+
+
 def report(d):
     meta = json.load(open(os.path.join(d, "meta.json")))
     checks = [l.rstrip("\n").split("\t") for l in open(os.path.join(d, "checks.tsv"))]
@@ -175,7 +218,7 @@ def report(d):
     print(f"- {meta['reps']} reps x {meta['dur_s']} s per cell ({meta['conns']} connections, h2 {meta['streams']} "
           f"stream(s)/conn), warm-up {meta['warmup_s']} s per peer start; per scenario the peers run back to "
           f"back, order alternating; values are medians over the clean reps")
-    print(f"- pinning: peer + upstream on CPU {meta['peer_cpu']}, load generator (1 thread) on CPU {meta['client_cpu']}")
+    print(f"- pinning: peer + upstream (+ Redis) on CPU {meta['peer_cpu']}, load generator (1 thread) on CPU {meta['client_cpu']}")
     for note in meta.get("notes", []):
         print(f"- NOTE: {note}")
     print("\n## Enforcement checks (curl)\n")
@@ -183,35 +226,106 @@ def report(d):
     for c in checks:
         print("| " + " | ".join(c) + " |")
     peers, cells = meta["peers"], {}
+    sc_peers = {sc: meta.get("scenario_peers", {}).get(sc, peers) for sc in meta["scenarios"]}
+    kind = meta.get("scenario_kind", {})
     for sc in meta["scenarios"]:
         for p in peers:
             rs = sorted((r for r in rows if r["peer"] == p and r["scenario"] == sc), key=lambda r: r["rep"])
             clean = [r for r in rs if not r["errors"]]
             cells[p, sc] = (rs, clean, med(clean, "rps"), med(clean, "peer_us_req"))
 
+    def per_rep(sc, a, b, f):
+        """median over the reps where a and b both ran clean of f(a's row, b's row); None if none"""
+        if (a, sc) not in cells or (b, sc) not in cells:
+            return None
+        mine = {r["rep"]: r for r in cells[a, sc][1]}
+        v = []
+        for r in cells[b, sc][1]:
+            if r["rep"] in mine:
+                try:
+                    v.append(f(mine[r["rep"]], r))
+                except (TypeError, ZeroDivisionError):
+                    pass
+        return statistics.median(v) if v else None
+
+    us_ratio = lambda a, b: a["peer_us_req"] / b["peer_us_req"]
+    rps_ratio = lambda a, b: a["rps"] / b["rps"]
+
     def ratio(p, ref, sc):
         """median over reps of this rep's p / this rep's ref (µs/req, req/s), clean pairs only"""
-        if p in (ref, "direct") or (ref, sc) not in cells:
+        if p in (ref, "direct"):
             return "-"
-        mine = {r["rep"]: r for r in cells[p, sc][1]}
-        pairs = [(mine[r["rep"]], r) for r in cells[ref, sc][1] if r["rep"] in mine]
-        us = [a["peer_us_req"] / b["peer_us_req"] for a, b in pairs if a["peer_us_req"] and b["peer_us_req"]]
-        rps = [a["rps"] / b["rps"] for a, b in pairs if a["rps"] and b["rps"]]
-        if not us or not rps:
-            return "-"
-        return f"{statistics.median(us):.2f}x, {statistics.median(rps):.2f}x"
+        us, rps = per_rep(sc, p, ref, us_ratio), per_rep(sc, p, ref, rps_ratio)
+        return "-" if us is None or rps is None else f"{us:.2f}x, {rps:.2f}x"
 
-    if "portcullis" in peers:
+    def noisy(sc, ps):
+        """the peers among ps whose cell in sc shared the machine with other work"""
+        n = [p for p in ps if (p, sc) in cells and (med(cells[p, sc][0], "other_util") or 0) > NOISY]
+        return ", ".join(n) if n else "none"
+
+    def x(v, f=".2f", suffix="x"):
+        return "-" if v is None else format(v, f) + suffix
+
+    # in "full" scenarios portcullis is the JWT-only baseline: they have their own summary
+    plain_scs = [sc for sc in meta["scenarios"] if kind.get(sc) != "full"]
+    if "portcullis" in peers and plain_scs:
         print("\n## Summary: portcullis ÷ peer (CPU µs/req, req/s; median of the per-rep ratios)\n")
         print("| scenario | vs nginx | vs haproxy |\n|---|---:|---:|")
-        for sc in meta["scenarios"]:
+        for sc in plain_scs:
             print(f"| {sc} | {ratio('portcullis', 'nginx', sc)} | {ratio('portcullis', 'haproxy', sc)} |")
+    jwt_scs = [sc for sc in meta["scenarios"] if kind.get(sc) == "jwt"]
+    if jwt_scs:
+        print("\n## Summary: JWT verification (peer CPU µs/req; ratios = median of the per-rep ratios of µs/req)\n")
+        print("portcullis = token cache on (default), portcullis-nocache = `limits.token_cache_entries: 0`. "
+              "Every request carries the same token, so with the cache on nearly every request is a hit: "
+              "its figure is the best case.\n")
+        print("| scenario | portcullis (cache) | portcullis-nocache | haproxy | nocache ÷ cache | cache ÷ haproxy "
+              "| nocache ÷ haproxy | req/s: cache / nocache / haproxy | noisy cells |\n|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for sc in jwt_scs:
+            us = {p: cells[p, sc][3] if (p, sc) in cells else None for p in ("portcullis", "portcullis-nocache", "haproxy")}
+            rps = {p: cells[p, sc][2] if (p, sc) in cells else None for p in us}
+            print(f"| {sc} | " + " | ".join(fmt(us[p], ".1f") for p in us) + " | "
+                  + " | ".join(x(per_rep(sc, a, b, us_ratio)) for a, b in (
+                      ("portcullis-nocache", "portcullis"), ("portcullis", "haproxy"), ("portcullis-nocache", "haproxy")))
+                  + " | " + " / ".join(fmt(rps[p], ",.0f") for p in rps) + f" | {noisy(sc, us)} |")
+    for sc in [sc for sc in meta["scenarios"] if kind.get(sc) == "full"]:
+        print(f"\n## Summary: full pipeline, {sc} (mTLS + JWT RS256 with cache + rate limit + proxy)\n")
+        print("Values are medians over the clean reps; ratios and stage costs are computed per rep (peers of one "
+              "rep run seconds apart) and then the median is taken. `portcullis` here is the same JWT route without "
+              "`rate_limit`: the baseline of the rate-limit stage.\n")
+        print("| what | value |\n|---|---:|")
+        stage = lambda a, b: (a["peer_us_req"] - b["peer_us_req"]) / b["peer_us_req"]
+        stage_r = lambda a, b: (a["peer_us_req"] + a["redis_us_req"] - b["peer_us_req"]) / b["peer_us_req"]
+        both = lambda a, b: (a["peer_us_req"] + a["redis_us_req"]) / b["peer_us_req"]
+        lines = [
+            ("req/s: portcullis-redis ÷ haproxy", x(per_rep(sc, "portcullis-redis", "haproxy", rps_ratio))),
+            ("req/s: portcullis-local ÷ haproxy", x(per_rep(sc, "portcullis-local", "haproxy", rps_ratio))),
+            ("gateway µs/req: portcullis-redis ÷ haproxy", x(per_rep(sc, "portcullis-redis", "haproxy", us_ratio))),
+            ("gateway + Redis µs/req: portcullis-redis ÷ haproxy", x(per_rep(sc, "portcullis-redis", "haproxy", both))),
+            ("**Redis stage cost**: (portcullis-redis − portcullis) ÷ portcullis, gateway CPU only",
+             x(per_rep(sc, "portcullis-redis", "portcullis", stage), "+.0%", "")),
+            ("the same, counting Redis's own CPU too", x(per_rep(sc, "portcullis-redis", "portcullis", stage_r), "+.0%", "")),
+            ("in-process stage cost: (portcullis-local − portcullis) ÷ portcullis",
+             x(per_rep(sc, "portcullis-local", "portcullis", stage), "+.0%", "")),
+        ]
+        for p in ("portcullis", "portcullis-redis", "portcullis-local", "haproxy"):
+            lines.append((f"{p}: req/s, peer µs/req",
+                         f"{fmt(cells[p, sc][2], ',.0f')}, {fmt(cells[p, sc][3], '.1f')}" if (p, sc) in cells else "-"))
+        clean = cells["portcullis-redis", sc][1] if ("portcullis-redis", sc) in cells else []
+        lines.append(("**Redis CPU µs/req** (redis-server utime+stime ÷ completed requests)",
+                     fmt(med(clean, "redis_us_req"), ".1f")))
+        lines.append(("**Redis commands per request** (INFO commandstats deltas ÷ completed requests)",
+                     cmds_per_req(clean)))
+        lines.append(("noisy cells (other processes > 10 % of a core: do not quote)",
+                      noisy(sc, ("portcullis", "portcullis-redis", "portcullis-local", "haproxy"))))
+        for what, v in lines:
+            print(f"| {what} | {v} |")
     for sc in meta["scenarios"]:
         print(f"\n## {sc}: {meta['scenario_desc'].get(sc, '')}\n")
         print("| peer | req/s | p50 ms | p99 ms | peer µs/req | vs nginx (µs/req, req/s) | vs haproxy (µs/req, req/s) "
               "| upstream µs/req | client µs/req | busy: SUT / client / softirq / other | req/s per rep | valid |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
-        for p in peers:
+        for p in sc_peers[sc]:
             rs, clean, rps, us = cells[p, sc]
             if not rs:
                 why = meta["skipped"].get(p) or meta["na"].get(f"{p}:{sc}") or "not run"
@@ -229,6 +343,19 @@ def report(d):
                 fmt(med(clean, "upstream_us_req"), ".1f"), fmt(med(clean, "client_us_req"), ".1f"),
                 " / ".join(fmt(med(clean, k), ".0%") for k in ("sut_util", "client_util", "softirq_util", "other_util")),
                 " / ".join(("!" if r["errors"] else "") + f"{r['rps']:.0f}" for r in rs), valid]) + " |")
+        redis_rows = [(p, cells[p, sc]) for p in sc_peers[sc] if any("redis_us_req" in r for r in cells[p, sc][0])]
+        if redis_rows:
+            print(f"\nRedis (on CPU {meta['peer_cpu']}, with the peer and the upstream), same runs:\n")
+            print("| peer | gateway µs/req | Redis µs/req | gateway + Redis µs/req | Redis busy | commands per request "
+                  "| EVALSHA − completed requests, per rep | Redis µs/req per rep |\n|---|---:|---:|---:|---:|---|---|---|")
+            for p, (rs, clean, _, us) in redis_rows:
+                rus = med(clean, "redis_us_req")
+                print("| " + " | ".join([
+                    p, fmt(us, ".1f"), fmt(rus, ".1f"), fmt(None if us is None or rus is None else us + rus, ".1f"),
+                    fmt(med(clean, "redis_util"), ".0%"), cmds_per_req(clean),
+                    " / ".join(("!" if r["errors"] else "") + f"{r['redis_cmds'].get('evalsha', 0) - r['requests']:+d}"
+                               for r in rs if "redis_cmds" in r),
+                    " / ".join(("!" if r["errors"] else "") + fmt(r.get("redis_us_req"), ".1f") for r in rs)]) + " |")
     print("""
 Reading it:
 - Compare peers by **peer µs/req** (CPU of the peer's process tree per completed request): it stays meaningful
@@ -242,10 +369,11 @@ Reading it:
   In h1-new, wrk's clock starts after the client's handshake: connect and handshake are not in the latency.
 - `direct` = load generator straight to the upstream in plaintext (h2: h2c), the rig's ceiling, not a peer.
 - A rep with errors (non-2xx, socket errors, wrong ALPN) is marked `!` and left out of the medians.
-- busy = CPU time / wall time (100% = one core): SUT = peer + upstream (core %(peer_cpu)s), client = load
+%(redis)s- busy = CPU time / wall time (100% = one core): SUT = peer + upstream (+ Redis) (core %(peer_cpu)s), client = load
   generator, softirq = kernel network work charged to no process (mostly this run's loopback TCP; not in any
   µs/req), other = every other process; "noisy" cells shared the machine with other work: rerun on a quiet box."""
-          .replace("%(peer_cpu)s", meta["peer_cpu"]))
+          .replace("%(peer_cpu)s", meta["peer_cpu"])
+          .replace("%(redis)s", REDIS_NOTE if any("redis_cmds" in r for r in rows) else ""))
 
 
 def main():
@@ -253,6 +381,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     sp = sub.add_parser("ports")
     sp.add_argument("n", type=int)
+    sub.add_parser("redis-stats").add_argument("port", type=int)
     sr = sub.add_parser("report")
     sr.add_argument("dir")
     m = sub.add_parser("measure")
@@ -266,11 +395,16 @@ def main():
     m.add_argument("--cpu", default="1")
     m.add_argument("--peer-pid", type=int, default=0)
     m.add_argument("--upstream-pid", type=int, default=0)
+    m.add_argument("--redis-pid", type=int, default=0, help="also account this process tree's CPU")
+    m.add_argument("--redis-port", type=int, default=0, help="also diff this Redis's INFO commandstats")
     m.add_argument("--header", action="append", default=[])
     m.add_argument("--close", action="store_true", help="Connection: close (new connection per request)")
     a = ap.parse_args()
     if a.cmd == "ports":
         free_ports(a.n)
+    elif a.cmd == "redis-stats":
+        for k, v in sorted(redis_stats(a.port).items()):
+            print(k, v)
     elif a.cmd == "report":
         report(a.dir)
     else:

@@ -13,7 +13,7 @@ W = workdir()
 for args, what in [([], "no command"), (["bogus"], "unknown command"),
                    (["client"], "group without command"), (["client", "bogus"], "unknown subcommand"),
                    (["token", "issue"], "token is not implemented here: unknown"),
-                   (["policy", "explain"], "policy: unknown"), (["reload"], "reload: unknown"),
+                   (["policy", "explain"], "policy: unknown"), (["frobnicate"], "frobnicate: unknown"),
                    (["client", "issue"], "missing NAME"), (["client", "issue", "a", "--bogus"], "unknown option"),
                    (["client", "issue", "a", "--days"], "option without value"),
                    (["client", "issue", "a", "--days", "0"], "--days 0"),

@@ -122,7 +122,7 @@ like(r.stderr, r"ratelong: newOrder: the CA asks to wait 3600s \(Retry-After\)",
 st = json.load(open(os.path.join(state, "acme", "status.json")))["certs"]["ratelong"]
 ok(st["next_attempt"] >= int(time.time()) + 3500, "... and the next attempt honours it", st)
 clean(state, "ratelong", "429 + Retry-After: 3600")
-d = spawn([certmgr_dns_bin(), "-c", conf], "ratelong-daemon")
+d = spawn([certmgr_bin(), "-c", conf], "ratelong-daemon")
 ok(wait_for(lambda: "next pass in" in read_log(d), 20) and
    "waiting for the retry time" in read_log(d),
    "the daemon does not ask before the CA's Retry-After", read_log(d))

@@ -5,7 +5,7 @@
  * what cm_installed_read sees, metrics.prom, the command runner (exit
  * status, output cap, timeout), and the challenge providers: the http-01
  * webroot file, the exec hook's arguments, and the calls to certmgr/cm_dns.c
- * (a private test double here: the real one lives on another branch).
+ * (a cmocka double here, to see exactly what certmgr asks of it).
  */
 #include <sys/stat.h>
 #include <stdarg.h>

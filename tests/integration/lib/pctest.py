@@ -490,8 +490,26 @@ class H1Conn:
         self.conn.close()
 
 
+def _has_goaway_frame(data):
+    """Whether raw HTTP/2 bytes hold a GOAWAY frame (type 7), walking frame headers."""
+    i = 0
+    while i + 9 <= len(data):
+        length = int.from_bytes(data[i:i + 3], "big")
+        if data[i + 3] == 7:
+            return True
+        i += 9 + length
+    return False
+
+
+class H2Unprocessed(Exception):
+    """The server said (GOAWAY) it did not process this stream: safe to retry."""
+
+
 class H2Conn:
-    """One HTTP/2 connection (python3-h2) over TLS; requests one at a time."""
+    """One HTTP/2 connection (python3-h2) over TLS; requests one at a time.
+    After a GOAWAY, `goaway` is set: open a new connection for more requests."""
+
+    goaway = False
 
     def __init__(self, host, port, ctx, session=None, timeout=10):
         import h2.config
@@ -508,6 +526,7 @@ class H2Conn:
 
     def get(self, path, headers=None, authority=None, timeout=10):
         import h2.events
+        import h2.exceptions
         sid = self.h2.get_next_available_stream_id()
         hdrs = [(":method", "GET"), (":scheme", "https"), (":authority", authority or self.host),
                 (":path", path)] + list((headers or {}).items())
@@ -519,7 +538,15 @@ class H2Conn:
             data = self.sock.recv(65536)
             if not data:
                 raise RuntimeError("connection closed")
-            for ev in self.h2.receive_data(data):
+            try:
+                events = self.h2.receive_data(data)
+            except h2.exceptions.ProtocolError:
+                if self.goaway or _has_goaway_frame(data):
+                    # python3-h2 4.1 closes its state machine on GOAWAY and cannot read
+                    # the responses the server still sends: the client cannot tell
+                    raise H2Unprocessed("response after GOAWAY unreadable by python3-h2")
+                raise
+            for ev in events:
                 if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
                     for k, v in ev.headers:
                         k = k.decode() if isinstance(k, bytes) else k
@@ -535,7 +562,11 @@ class H2Conn:
                     self.sock.sendall(self.h2.data_to_send())
                     return status, rh, body.decode("utf-8", "replace")
                 elif isinstance(ev, h2.events.ConnectionTerminated):
-                    raise RuntimeError("GOAWAY")
+                    # RFC 9113 6.8: streams above last_stream_id were not processed
+                    self.goaway = True
+                    if ev.last_stream_id is not None and sid > ev.last_stream_id:
+                        raise H2Unprocessed("stream %d above GOAWAY last id %d"
+                                            % (sid, ev.last_stream_id))
             self.sock.sendall(self.h2.data_to_send())
 
     def close(self):
@@ -569,7 +600,7 @@ class Rig:
 
     def __init__(self, upstreams=("billing",)):
         self.spki = ServerPKI()
-        self.server_cert, self.server_key = self.spki.issue("server", ["*.gw.test", "gw.test"])
+        self.server_cert, self.server_key = self.spki.issue("server", ["*.gw.test", "gw.test", "localhost"])
         self.ca = ClientCA()
         self.ups = {n: start_upstream(n) for n in upstreams}
         self.port = free_port()
@@ -752,26 +783,282 @@ class Redis:
 
 
 # --------------------------------------------------------------------------
+# TLS audit (portcullis-admin tls audit; tests/integration/16-admin-tls-audit.t)
+
+def tls_audit(target, *args):
+    """portcullis-admin tls audit TARGET ARGS...; returns CompletedProcess (text)."""
+    return run([admin_bin(), "tls", "audit", target] + list(args), timeout=120)
+
+
+def issue_server_cert(pki, name, dns, ips=("127.0.0.1",), key="ec", days=30):
+    """A server certificate of `pki` (ServerPKI) with an EC P-256 or RSA 2048 key
+    ("ec" / "rsa"), valid for `days` days from now; days=-1 gives one that
+    has already expired.  Returns (cert, key)."""
+    keyf = os.path.join(pki.dir, name + ".key")
+    csr = os.path.join(pki.dir, name + ".csr")
+    crt = os.path.join(pki.dir, name + ".pem")
+    ext = os.path.join(pki.dir, name + ".ext")
+    sans = ",".join(["DNS:" + d for d in dns] + ["IP:" + i for i in ips])
+    write(ext, "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature%s\n"
+               "extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
+          % (",keyEncipherment" if key == "rsa" else "", sans))
+    newkey = ["rsa:2048"] if key == "rsa" else ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    openssl_out("req", "-newkey", *newkey, "-nodes", "-keyout", keyf, "-out", csr,
+                "-subj", "/CN=" + dns[0])
+    openssl_out("x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey", pki.ca_key,
+                "-CAcreateserial", "-days", str(days), "-out", crt, "-extfile", ext)
+    return crt, keyf
+
+
+def start_s_server(cert, key, *args, name="s_server"):
+    """`openssl s_server -www` on a free 127.0.0.1 port with extra args; returns its port."""
+    port = free_port()
+    p = spawn(["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-cert", cert,
+               "-key", key, "-www", "-quiet"] + list(args), name)
+    if not wait_port(port, 10, proc=p):
+        raise RuntimeError("s_server did not start: " + read_log(p))
+    return port
+
+
+class Nginx:
+    """One nginx (the Debian package) serving HTTPS `server {}` blocks on 127.0.0.1.
+    servers: a list of dicts {cert, key, protocols, ciphers, curves, hsts}
+    (hsts None: no Strict-Transport-Security header).  .ports[i] is server i's port."""
+
+    def __init__(self, servers, name="nginx"):
+        self.dir = os.path.join(workdir(), name)
+        for sub in ("tmp", "logs"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        self.ports = [free_port() for _ in servers]
+        blocks = []
+        for port, s in zip(self.ports, servers):
+            b = ("  server {\n"
+                 "    listen 127.0.0.1:%d ssl;\n"
+                 "    ssl_certificate %s;\n    ssl_certificate_key %s;\n"
+                 "    ssl_protocols %s;\n    ssl_ciphers %s;\n    ssl_ecdh_curve %s;\n") % (
+                port, s["cert"], s["key"], s.get("protocols", "TLSv1.2 TLSv1.3"),
+                s.get("ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                 "ECDHE-ECDSA-CHACHA20-POLY1305"),
+                s.get("curves", "X25519:prime256v1"))
+            if s.get("hsts") is not None:
+                b += "    add_header Strict-Transport-Security \"%s\" always;\n" % s["hsts"]
+            b += "    location / { return 200 \"ok\\n\"; }\n  }\n"
+            blocks.append(b)
+        t = os.path.join(self.dir, "tmp")
+        conf = ("daemon off;\nworker_processes 1;\npid %s/nginx.pid;\n"
+                "error_log %s/logs/error.log;\n"
+                "events { worker_connections 64; }\n"
+                "http {\n  access_log off;\n"
+                "  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
+                "  fastcgi_temp_path %s/fcgi;\n  uwsgi_temp_path %s/uwsgi;\n"
+                "  scgi_temp_path %s/scgi;\n%s}\n") % (
+            self.dir, self.dir, t, t, t, t, t, "".join(blocks))
+        self.conf = write(os.path.join(self.dir, "nginx.conf"), conf)
+        self.proc = spawn(["nginx", "-p", self.dir, "-c", self.conf], name)
+        for port in self.ports:
+            if not wait_port(port, 10, proc=self.proc):
+                raise RuntimeError("nginx did not start: " + read_log(self.proc) +
+                                   open(os.path.join(self.dir, "logs", "error.log")).read())
+# DNS: knotd as the authoritative server, and a driver of certmgr/cm_dns.h
+# (tests/integration/6x-dns-*.t; Debian packages knot and knot-dnsutils)
+
+# the unit tests' TSIG secret: the 32 bytes 0x01..0x20
+DNS_SECRET = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+
+
+def has_ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+class Knot:
+    """knotd in the foreground on a free port of 127.0.0.1 (and ::1 when there
+    is one), authoritative for `zones`; each key in `keys` (name -> (alg,
+    base64 secret)) may update every zone, except the zones in `locked`."""
+
+    def __init__(self, zones=("example.test",), keys=None, locked=(), name="knotd"):
+        self.dir = os.path.join(workdir(), name)
+        os.makedirs(os.path.join(self.dir, "db"), exist_ok=True)
+        self.port = free_port()
+        self.v6 = has_ipv6_loopback()
+        keys = keys or {"portcullis-key": ("hmac-sha256", DNS_SECRET)}
+        listen = "127.0.0.1@%d" % self.port
+        if self.v6:
+            listen = "[ %s, ::1@%d ]" % (listen, self.port)
+        conf = ("server:\n    rundir: \"%s\"\n    listen: %s\n    pidfile: \"%s/knot.pid\"\n"
+                "log:\n  - target: stderr\n    any: info\n"
+                "database:\n    storage: \"%s/db\"\n" % (self.dir, listen, self.dir, self.dir))
+        conf += "key:\n" + "".join("  - id: %s\n    algorithm: %s\n    secret: %s\n" % (k, a, s)
+                                   for k, (a, s) in keys.items())
+        conf += "acl:\n  - id: update\n    key: [ %s ]\n    action: update\n" % ", ".join(keys)
+        conf += "zone:\n"
+        for z in zones:
+            write(os.path.join(self.dir, z + ".zone"),
+                  "$ORIGIN %s.\n$TTL 300\n@ SOA ns.%s. hostmaster.%s. 1 3600 900 604800 60\n"
+                  "@ NS ns\nns A 127.0.0.1\n" % (z, z, z))
+            conf += ("  - domain: %s\n    storage: \"%s\"\n    file: \"%s.zone\"\n"
+                     "    zonefile-sync: -1\n" % (z, self.dir, z))
+            if z not in locked:
+                conf += "    acl: update\n"
+        self.conf = write(os.path.join(self.dir, "knot.conf"), conf)
+        knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+        self.proc = spawn([knotd, "-c", self.conf], name)
+        if not (wait_port(self.port, 10, proc=self.proc) and
+                wait_for(lambda: "server started" in self.log(), 10)):
+            raise RuntimeError("knotd did not start:\n" + self.log())
+
+    def addr(self, v6=False):
+        return ("[::1]:%d" if v6 else "127.0.0.1:%d") % self.port
+
+    def log(self):
+        return read_log(self.proc)
+
+    def dig(self, name, rtype="TXT", tcp=False):
+        """The records (kdig +short) of name/rtype, TXT strings joined, quotes removed."""
+        cmd = ["kdig", "@127.0.0.1", "-p", str(self.port), name, rtype, "+short", "+norecurse"]
+        r = run(cmd + (["+tcp"] if tcp else []), timeout=20)
+        out = []
+        for line in r.stdout.splitlines():
+            if line.startswith(";;") or not line.strip():
+                continue  # kdig's warnings ("retrying over TCP")
+            if rtype == "TXT":
+                line = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', line))
+            out.append(line)
+        return out
+
+    def serial(self, zone="example.test"):
+        soa = self.dig(zone, "SOA")
+        return int(soa[0].split()[2]) if soa else None
+
+    def stop(self):
+        return stop(self.proc)
+
+
+_DNSDRIVE_C = r'''
+/* Drives certmgr/cm_dns.h for tests/integration/6x-dns-*.t (built by pctest.py).
+ *   dnsdrive add|del SERVER ZONE KEYNAME ALG SECRET_B64 FQDN VALUE
+ *   dnsdrive wait TIMEOUT_MS FQDN VALUE RESOLVER...
+ * Prints "result: <ok|pc_strerror>" and for updates "err: <reason>"; the
+ * log (debug) goes to stderr.  Exit 0 on PC_OK, 1 otherwise, 2 on usage. */
+#include <stdio.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "certmgr/cm_dns.h"
+#include "common/pc_err.h"
+#include "common/pc_log.h"
+#include "common/pc_str.h"
+
+int
+main(int argc, char **argv)
+{
+    unsigned char secret[CM_DNS_TSIG_SECRET_MAX + 3];
+    char err[512] = "";
+    uint64_t ms = 0;
+    size_t len;
+    int rc, n;
+
+    pc_log_init("dnsdrive", LOG_DEBUG);
+    if (argc == 9 && (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "del") == 0)) {
+        struct cm_rfc2136 srv = {argv[2], argv[3], argv[4], argv[5], secret, 0};
+        len = strlen(argv[6]);
+        if (len % 4 != 0 || len > (CM_DNS_TSIG_SECRET_MAX / 3) * 4)
+            return 2;
+        n = EVP_DecodeBlock(secret, (const unsigned char *)argv[6], (int)len);
+        if (n < 0)
+            return 2;
+        srv.secret_len = (size_t)n - (len > 0 && argv[6][len - 1] == '=') -
+                         (len > 1 && argv[6][len - 2] == '=');
+        rc = cm_rfc2136_txt(&srv, argv[7], argv[8], argv[1][0] == 'a', err, sizeof(err));
+        OPENSSL_cleanse(secret, sizeof(secret));
+        printf("result: %s\nerr: %s\n", rc == 0 ? "ok" : pc_strerror(rc), err);
+        return rc == 0 ? 0 : 1;
+    }
+    if (argc >= 5 && strcmp(argv[1], "wait") == 0 &&
+        pc_parse_u64(argv[2], strlen(argv[2]), UINT64_MAX, &ms) == PC_OK) {
+        rc = cm_dns_wait_txt((const char *const *)(argv + 5), (size_t)(argc - 5), argv[3],
+                             argv[4], ms);
+        printf("result: %s\n", rc == 0 ? "ok" : pc_strerror(rc));
+        return rc == 0 ? 0 : 1;
+    }
+    fprintf(stderr, "usage: dnsdrive add|del SERVER ZONE KEY ALG SECRET FQDN VALUE\n"
+                    "       dnsdrive wait MS FQDN VALUE RESOLVER...\n");
+    return 2;
+}
+'''
+
+_dnsdrive = [None]
+
+
+def dns_driver():
+    """Build the driver of certmgr/cm_dns.h against BUILD's libraries (once per test)."""
+    if _dnsdrive[0]:
+        return _dnsdrive[0]
+    src = write(os.path.join(workdir(), "dnsdrive.c"), _DNSDRIVE_C)
+    out = os.path.join(workdir(), "dnsdrive")
+    libcm = os.path.join(BUILD, "lib", "libcm.a")
+    libpc = os.path.join(BUILD, "lib", "libpc.a")
+    with open(libpc, "rb") as f:
+        san = b"__asan_" in f.read()
+    cmd = ["gcc", "-std=gnu17", "-O1", "-g", "-I", ROOT, "-o", out, src, libcm, libpc,
+           "-lssl", "-lcrypto"]
+    if san:
+        cmd[1:1] = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+    r = run(cmd, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("cannot build dnsdrive: " + r.stderr)
+    _dnsdrive[0] = out
+    return out
+
+
+class DnsResult:
+    def __init__(self, r, elapsed):
+        self.rc, self.out, self.log, self.elapsed = r.returncode, r.stdout, r.stderr, elapsed
+        m = re.search(r"^result: (.*)$", r.stdout, re.M)
+        self.result = m.group(1) if m else None
+        m = re.search(r"^err: (.*)$", r.stdout, re.M)
+        self.err = m.group(1) if m else None
+
+    def __repr__(self):
+        return "DnsResult(rc=%s, result=%r, err=%r, %.1fs, log=%r)" % (
+            self.rc, self.result, self.err, self.elapsed, self.log[-1500:])
+
+
+def dns_update(op, server, fqdn, value, zone="example.test", key="portcullis-key",
+               alg="hmac-sha256", secret=DNS_SECRET):
+    """cm_rfc2136_txt through the driver; op is "add" or "del"."""
+    t0 = time.time()
+    r = run([dns_driver(), op, server, zone, key, alg, secret, fqdn, value], timeout=60)
+    return DnsResult(r, time.time() - t0)
+
+
+def dns_wait(fqdn, value, resolvers, timeout_ms):
+    """cm_dns_wait_txt through the driver."""
+    t0 = time.time()
+    r = run([dns_driver(), "wait", str(timeout_ms), fqdn, value] + list(resolvers),
+            timeout=timeout_ms / 1000 + 60)
+    return DnsResult(r, time.time() - t0)
+
+
+# --------------------------------------------------------------------------
 # ACME: pebble + pebble-challtestsrv and portcullis-certmgr
 # (tests/integration/5x-certmgr-*.t)
-
-def certmgr_dns_bin():
-    """portcullis-certmgr with a working DNS propagation check: the real binary
-    once certmgr/cm_dns.c is merged; until then the build linked with the test
-    double tests/integration/lib/cm_dns_double.c (see the Makefile)."""
-    if os.path.exists(os.path.join(ROOT, "certmgr", "cm_dns.c")):
-        return certmgr_bin()
-    return os.path.join(BUILD, "tests", "portcullis-certmgr-dnsdouble")
-
 
 class Pebble:
     """pebble (the ACME test CA) and pebble-challtestsrv (its DNS) on loopback
     ports picked here.  pebble's API certificate comes from a throw-away CA
     made with openssl (Debian's pebble ships none); certmgr trusts it through
     acme.ca_file.  http01_port: where pebble's VA dials for http-01 (the
-    gateway's plain listener in the http-01 test)."""
+    gateway's plain listener in the http-01 test); dnsserver: the DNS server
+    pebble's VA asks ("IP:port", default challtestsrv's)."""
 
-    def __init__(self, name="pebble", eab=None, nosleep=True, nonce_reject=0, http01_port=None):
+    def __init__(self, name="pebble", eab=None, nosleep=True, nonce_reject=0, http01_port=None,
+                 dnsserver=None):
         self.name = name
         self.pki = ServerPKI(os.path.join(workdir(), name + "-pki"), "Pebble API test CA")
         self.cert, self.key = self.pki.issue(name + "-api", ["localhost"])
@@ -802,7 +1089,7 @@ class Pebble:
         if nonce_reject is not None:
             env["PEBBLE_WFE_NONCEREJECT"] = str(nonce_reject)
         self.proc = spawn(["pebble", "-config", self.config, "-dnsserver",
-                           "127.0.0.1:%d" % self.dns], name, env=env, cwd=workdir())
+                           dnsserver or "127.0.0.1:%d" % self.dns], name, env=env, cwd=workdir())
         if not wait_port(self.port, 15, proc=self.proc):
             raise RuntimeError("pebble did not start: " + read_log(self.proc))
         self.directory = "https://127.0.0.1:%d/dir" % self.port
@@ -892,7 +1179,7 @@ def certmgr(config_path, *args, env=None, timeout=240, binary=None):
     """portcullis-certmgr -c config_path ARGS to completion (CompletedProcess).
     A sanitizer report in its output (SANITIZE=1 builds) is a failed assertion
     of its own, whatever the exit status the test expects."""
-    r = run([binary or certmgr_dns_bin(), "-c", config_path] + list(args), env=env,
+    r = run([binary or certmgr_bin(), "-c", config_path] + list(args), env=env,
             timeout=timeout)
     if re.search(r"(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:", r.stderr):
         ok(False, "portcullis-certmgr %s: sanitizer report" % " ".join(args), r.stderr)
