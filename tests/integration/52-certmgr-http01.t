@@ -7,6 +7,11 @@
 # (checked with `openssl s_client` and `openssl verify` against pebble's
 # root).  certmgr finds the webroot and the pid file through gateway_config.
 import datetime
+import http.client
+import socket
+import ssl
+import threading
+import time
 import os
 import sys
 
@@ -65,6 +70,48 @@ def served_issuer():
 iss, _ = served_issuer()
 unlike(iss or "", r"Pebble", "before: the gateway serves the placeholder")
 
+# Two clients across the reload that certmgr triggers.  One holds an idle
+# keep-alive connection: the old generation closes it while idle (a clean
+# end of stream with no request in flight, as nginx does on reload), so no
+# request is lost.  The other has a request in flight (the upstream takes
+# 8 s): the old generation finishes it.  New connections get the new
+# certificate.
+ka_ctx = tls_context(client[0], client[1])
+ka_ctx.check_hostname = False
+ka_ctx.verify_mode = ssl.CERT_NONE
+
+
+def ka_conn():
+    c = http.client.HTTPConnection("site.example.test", tls_port, timeout=30)
+    c.sock = ka_ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), 30),
+                                server_hostname="site.example.test")
+    return c
+
+
+ka = ka_conn()
+ka.request("GET", "/before", headers={"Host": "site.example.test"})
+resp = ka.getresponse()
+resp.read()
+is_(resp.status, 200, "keep-alive connection: 200 before the renewal")
+inflight = {}
+
+
+def slow_request():
+    c = ka_conn()
+    try:
+        c.request("GET", "/sleep/8000", headers={"Host": "site.example.test"})
+        r = c.getresponse()
+        r.read()
+        inflight["status"] = r.status
+    except Exception as e:  # noqa: BLE001
+        inflight["error"] = repr(e)
+    inflight["end"] = time.time()
+    c.close()
+
+
+slow = threading.Thread(target=slow_request)
+slow.start()
+
 conf = write(os.path.join(wd, "certmgr.yaml"),
              acme_yaml(pb, state,
                        "  - name: site\n"
@@ -87,6 +134,20 @@ like(r.stderr, r"reload: SIGHUP sent to the gateway, pid %d \(from %s\)" %
      (gw.proc.pid, re.escape(pidfile)), "certmgr sent SIGHUP to the pid in the gateway's pid_file")
 ok(wait_for(lambda: re.search(r"reload: generation \d+ is serving", gw.log()), 10),
    "the gateway logged the reload", gw.log()[-2000:])
+reloaded_at = time.time()
+ka.sock.settimeout(10)
+try:
+    eof = ka.sock.recv(1) == b""
+except (OSError, ssl.SSLError) as e:
+    eof = False
+    diag("idle keep-alive connection: %r" % e)
+ok(eof, "the idle keep-alive connection is closed by the old generation while idle "
+   "(clean end of stream, no request lost)")
+ka.close()
+slow.join(30)
+is_(inflight.get("status"), 200, "a request in flight across the reload completes with 200")
+ok(inflight.get("end", 0) > reloaded_at, "... and it was still in flight when the reload was done",
+   "%r, reload logged at %.1f" % (inflight, reloaded_at))
 iss = wait_for(lambda: "Pebble" in (served_issuer()[0] or "") and served_issuer()[0], 10)
 like(iss or "", r"Pebble Intermediate", "after: the gateway serves the certificate pebble issued")
 _, served = served_issuer()
