@@ -261,6 +261,11 @@ cm_chall_propagation(const struct pol_cm_cert *cert, struct cm_chall_job *jobs, 
                    (unsigned long long)(cert->propagation_timeout_ms / 1000));
             return rc;
         }
+        if (rc == PC_ERR_CANCELLED) {
+            pc_log(LOG_WARNING, "%s: dns-01: propagation check of TXT %s abandoned: stopping",
+                   cert->name, jobs[i].fqdn);
+            return rc;
+        }
         if (rc != PC_OK) {
             pc_log(LOG_ERR, "%s: dns-01: checking TXT %s failed", cert->name, jobs[i].fqdn);
             return rc;

@@ -20,6 +20,7 @@
 #include "common/pc_log.h"
 #include "common/pc_mem.h"
 #include "cm_acme.h"
+#include "cm_dns.h"
 
 static bool stop_flag, hup_flag;
 
@@ -406,6 +407,7 @@ cm_run(const struct cm_run_opts *o)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    cm_dns_set_cancel(cm_stop_requested); /* SIGTERM ends a propagation wait */
     if (pol_certmgr_load(o->config, &cfg, &errs) != PC_OK) {
         print_errors(&errs);
         return 1;

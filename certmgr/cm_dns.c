@@ -49,17 +49,38 @@ check_value(const char *value, size_t *vlen)
     return PC_OK;
 }
 
-static void
+static bool (*cancel_fn)(void);
+
+void
+cm_dns_set_cancel(bool (*cancelled)(void))
+{
+    cancel_fn = cancelled;
+}
+
+static bool
+cancelled(void)
+{
+    return cancel_fn != NULL && cancel_fn();
+}
+
+/* Sleep until `until` (monotonic ms); false when told to give up first. */
+static bool
 sleep_until(uint64_t until)
 {
-    uint64_t now;
+    uint64_t now, step;
     struct timespec ts;
 
     while ((now = cm_dns_now_ms()) < until) {
-        ts.tv_sec = (time_t)((until - now) / 1000);
-        ts.tv_nsec = (long)((until - now) % 1000) * 1000000L;
+        if (cancelled())
+            return false;
+        step = until - now;
+        if (cancel_fn != NULL && step > CM_DNS_CANCEL_POLL_MS)
+            step = CM_DNS_CANCEL_POLL_MS;
+        ts.tv_sec = (time_t)(step / 1000);
+        ts.tv_nsec = (long)(step % 1000) * 1000000L;
         nanosleep(&ts, NULL); /* EINTR: the loop sleeps the rest */
     }
+    return !cancelled();
 }
 
 /* --- cm_dns_wait_txt ------------------------------------------------------- */
@@ -176,6 +197,10 @@ cm_dns_wait_txt(const char *const *resolvers, size_t nresolvers, const char *fqd
         for (i = 0; i < nresolvers && cm_dns_now_ms() < deadline; i++) {
             if (seen[i])
                 continue;
+            if (cancelled()) {
+                rc = PC_ERR_CANCELLED;
+                goto out;
+            }
             rc = resolver_sees(&srv[i], qname, qlen, value, vlen, deadline, resp, &seen[i]);
             if (rc != PC_OK)
                 goto out;
@@ -194,7 +219,11 @@ cm_dns_wait_txt(const char *const *resolvers, size_t nresolvers, const char *fqd
                    nseen, nresolvers);
             progress += CM_DNS_PROGRESS_MS;
         }
-        sleep_until(round + CM_DNS_POLL_MS < deadline ? round + CM_DNS_POLL_MS : deadline);
+        if (!sleep_until(round + CM_DNS_POLL_MS < deadline ? round + CM_DNS_POLL_MS : deadline)) {
+            rc = PC_ERR_CANCELLED;
+            pc_log(LOG_INFO, "dns: stopped waiting for TXT %s: stopping", fqdn);
+            goto out;
+        }
     }
     rc = PC_ERR_TIMEOUT;
     for (i = 0; i < nresolvers; i++)

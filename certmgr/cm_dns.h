@@ -22,14 +22,16 @@
 #include <stdint.h>
 
 /* --- limits ---------------------------------------------------------------- */
-#define CM_DNS_RESOLVERS_MAX   16          /* resolvers checked by one cm_dns_wait_txt() */
-#define CM_DNS_ADDR_MAX        64          /* one "IP:port" / "[IPv6]:port" string, bytes */
-#define CM_DNS_TXT_VALUE_MAX   512         /* a TXT value, bytes (sent as 255-byte strings) */
-#define CM_DNS_WAIT_MAX_MS     86400000ULL /* cm_dns_wait_txt() timeout ceiling: 24 h */
-#define CM_DNS_TRY_MS          1000        /* one UDP try waits this long for its answer */
-#define CM_DNS_UDP_TRIES       3           /* UDP tries per question before giving up */
-#define CM_DNS_TCP_TIMEOUT_MS  5000        /* one TCP exchange (after TC), connect included */
-#define CM_DNS_POLL_MS         1000  /* cm_dns_wait_txt(): a round of queries at most this often */
+#define CM_DNS_RESOLVERS_MAX  16          /* resolvers checked by one cm_dns_wait_txt() */
+#define CM_DNS_ADDR_MAX       64          /* one "IP:port" / "[IPv6]:port" string, bytes */
+#define CM_DNS_TXT_VALUE_MAX  512         /* a TXT value, bytes (sent as 255-byte strings) */
+#define CM_DNS_WAIT_MAX_MS    86400000ULL /* cm_dns_wait_txt() timeout ceiling: 24 h */
+#define CM_DNS_TRY_MS         1000        /* one UDP try waits this long for its answer */
+#define CM_DNS_UDP_TRIES      3           /* UDP tries per question before giving up */
+#define CM_DNS_TCP_TIMEOUT_MS 5000        /* one TCP exchange (after TC), connect included */
+#define CM_DNS_POLL_MS        1000 /* cm_dns_wait_txt(): a round of queries at most this often */
+#define CM_DNS_CANCEL_POLL_MS                                                                      \
+    100 /* cm_dns_wait_txt(): the cancel function asked this often while it sleeps */
 #define CM_DNS_PROGRESS_MS     10000 /* cm_dns_wait_txt(): "still waiting" logged this often */
 #define CM_DNS_UPDATE_TTL      60    /* TTL of the TXT records we add */
 #define CM_DNS_TSIG_FUDGE      300   /* TSIG fudge, seconds (RFC 8945 recommends 300) */
@@ -55,10 +57,19 @@
  * Returns PC_OK when all resolvers saw the value; PC_ERR_TIMEOUT when the
  * time ran out first (the laggards are logged); PC_ERR_INVALID or
  * PC_ERR_TOO_LARGE for bad arguments (logged; nothing was sent);
- * PC_ERR_CRYPTO when no random query ID could be drawn.
+ * PC_ERR_CRYPTO when no random query ID could be drawn; PC_ERR_CANCELLED
+ * when the function set by cm_dns_set_cancel() said to stop (asked between
+ * queries and every CM_DNS_CANCEL_POLL_MS while it sleeps).
  */
 int cm_dns_wait_txt(const char *const *resolvers, size_t nresolvers, const char *fqdn,
                     const char *value, uint64_t timeout_ms);
+
+/**
+ * Set the function cm_dns_wait_txt() asks whether to give up (the daemon
+ * is stopping); NULL (the default) waits for the whole timeout.  Set it
+ * once, before the first wait; it is not thread-safe.
+ */
+void cm_dns_set_cancel(bool (*cancelled)(void));
 
 /** An RFC 2136 server and the TSIG key that may update `zone` there. */
 struct cm_rfc2136 {

@@ -31,6 +31,8 @@ pc_strerror(int err)
         return "timed out";
     case PC_ERR_INTERNAL:
         return "internal error";
+    case PC_ERR_CANCELLED:
+        return "cancelled";
     default:
         return "unknown error";
     }

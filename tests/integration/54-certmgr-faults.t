@@ -78,6 +78,21 @@ unlike(r.stderr, r"nodns: challenge .*: ready for validation", "record never vis
        "was never asked to validate")
 ok("cleanup" in open(calls).read(), "record never visible: cleanup was attempted")
 clean(state, "nodns", "record never visible")
+# SIGTERM while the daemon waits for a record that does not appear (a 120 s
+# propagation_timeout): it stops within a second or two, cleaning up
+conf_t, state_t, calls_t = setup("nodnsterm", mode="noop", propagation="120s")
+d = spawn([certmgr_bin(), "-c", conf_t], "nodnsterm-daemon")
+ok(wait_for(lambda: "dns: waiting up to" in read_log(d), 30),
+   "daemon: waiting for the TXT record", read_log(d)[-800:])
+t0 = time.time()
+rc = stop(d, signal.SIGTERM, 10)
+took = time.time() - t0
+ok(rc == 0 and took < 3, "SIGTERM during the propagation wait: exit 0 after %.1fs" % took,
+   read_log(d)[-800:])
+like(read_log(d), r"nodnsterm: dns-01: propagation check of TXT _acme-challenge\.nodnsterm\.test "
+     r"abandoned: stopping", "... logged as abandoned")
+ok("cleanup" in open(calls_t).read(), "... and the record was cleaned up")
+clean(state_t, "nodnsterm", "SIGTERM during the propagation wait")
 fixed("nodns")
 r = certmgr(conf, "--once")
 issued(state, "nodns", r, "record never visible: the next run succeeds")

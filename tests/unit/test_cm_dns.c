@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -1256,6 +1257,34 @@ test_wait_bad_arguments_refused(void **state)
     assert_int_equal(cm_dns_wait_txt(one, 1, FQDN, VALUE, CM_DNS_WAIT_MAX_MS + 1), PC_ERR_INVALID);
 }
 
+static int cancel_calls;
+
+static bool
+cancel_after_three(void)
+{
+    return ++cancel_calls > 3;
+}
+
+/* a wait that would last 60 s ends as soon as the cancel function says so */
+static void
+test_wait_cancelled(void **state)
+{
+    const char *one[] = {"127.0.0.1:9"}; /* discard: never answers */
+    struct timespec t0, t1;
+    long ms;
+
+    (void)state;
+    cancel_calls = 0;
+    cm_dns_set_cancel(cancel_after_three);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(cm_dns_wait_txt(one, 1, FQDN, VALUE, 60000), PC_ERR_CANCELLED);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cm_dns_set_cancel(NULL);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_true(cancel_calls == 4);
+    assert_true(ms < 10000);
+}
+
 int
 main(void)
 {
@@ -1288,6 +1317,7 @@ main(void)
         cmocka_unit_test(test_server_address_forms),
         cmocka_unit_test(test_rfc2136_bad_arguments_refused),
         cmocka_unit_test(test_wait_bad_arguments_refused),
+        cmocka_unit_test(test_wait_cancelled),
     };
 
     return cmocka_run_group_tests_name("cm_dns", tests, NULL, NULL);
