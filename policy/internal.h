@@ -232,4 +232,16 @@ void pol_tls_parse(struct pol_ctx *ctx, const struct pol_node *root, struct pol_
 int pol_tls_read(struct pol_ctx *ctx, const char *path, const struct pol_node *at,
                  struct pol_tls *t);
 
+/* pol_certmgr_cert.c: certificates: of certmgr.yaml */
+void pol_cm_certs_parse(struct pol_ctx *ctx, const struct pol_node *root, struct pol_certmgr *c);
+void pol_cm_cert_clear(struct pol_cm_cert *cert);
+/*
+ * map[key] as a command: a string split at blanks (no shell) or a sequence
+ * of words, 1..POL_CM_MAX_ARGV; *out is a new NULL-terminated argv
+ * (pol_cm_argv_free()).  PC_ERR_NOT_FOUND when absent (not reported).
+ */
+int pol_cm_get_argv(struct pol_ctx *ctx, const struct pol_node *map, const char *key, char ***out,
+                    size_t *argc);
+void pol_cm_argv_free(char **v);
+
 #endif

@@ -340,4 +340,85 @@ bool pol_route_allows(const struct pol_route *r, const struct pol_names *names,
 /** Glob match (see struct pol_pattern); `sep` is the segment separator or 0. */
 bool pol_glob_match(const char *glob, const char *s, size_t len, char sep, bool nocase);
 
+/* --- certmgr.yaml (pol_certmgr.c) ------------------------------------------- */
+
+#define POL_CM_MAX_CERTS     64  /* certificates: entries */
+#define POL_CM_MAX_DOMAINS   100 /* names per certificate (Let's Encrypt's own limit) */
+#define POL_CM_MAX_RESOLVERS 8   /* dns.resolvers entries */
+#define POL_CM_MAX_ARGV      32  /* words of dns.command / reload.command */
+
+enum pol_cm_key { POL_CM_KEY_EC256, POL_CM_KEY_EC384, POL_CM_KEY_RSA2048 };
+enum pol_cm_challenge { POL_CM_DNS01, POL_CM_HTTP01 };
+enum pol_cm_dns_provider { POL_CM_DNS_EXEC, POL_CM_DNS_RFC2136 };
+
+/** dns.rfc2136 of a certificate: a dynamic DNS update server and its TSIG key. */
+struct pol_cm_rfc2136 {
+    char *server;          /* "IP:port", numeric */
+    char *zone;            /* lower-case, no trailing dot */
+    char *key_name;        /* TSIG key name, lower-case */
+    char *key_alg;         /* "hmac-sha256", "hmac-sha384" or "hmac-sha512" */
+    char *key_file;        /* absolute path of the base64 secret (mode 0600) */
+    unsigned char *secret; /* decoded from key_file at load; wiped when freed */
+    size_t secret_len;
+};
+
+/** One entry of certificates:. */
+struct pol_cm_cert {
+    char *name;     /* [A-Za-z0-9._-]{1,64}, not starting with '.': the certs/NAME directory */
+    char **domains; /* lower-case; "*.example.com" for a wildcard; no duplicates */
+    size_t ndomains;
+    enum pol_cm_key key_type; /* default ec256 */
+    enum pol_cm_challenge challenge;
+    enum pol_cm_dns_provider dns_provider;
+    char **dns_command; /* exec: argv (split at blanks, no shell), NULL-terminated */
+    size_t dns_command_argc;
+    uint64_t dns_command_timeout_ms; /* default 60s */
+    char **resolvers;                /* "IP:port", where propagation is checked */
+    size_t nresolvers;               /* 0: no propagation check */
+    uint64_t propagation_timeout_ms; /* default 120s */
+    struct pol_cm_rfc2136 rfc2136;   /* when dns_provider is RFC2136 */
+    char *webroot;                   /* http-01: the directory the plain listener serves */
+    struct pol_pos pos;              /* of the entry */
+};
+
+/** certmgr.yaml, checked. */
+struct pol_certmgr {
+    char *path;             /* the file */
+    char *directory;        /* acme.directory: an https:// URL */
+    char *email;            /* acme.email, or NULL */
+    char *ca_file;          /* acme.ca_file, or NULL: the system trust store */
+    char *eab_kid;          /* acme.eab.kid, or NULL */
+    unsigned char *eab_key; /* acme.eab.hmac_key decoded; wiped when freed */
+    size_t eab_key_len;
+    char *state_dir;          /* default /var/lib/portcullis */
+    unsigned renew_percent;   /* renew_before: "33%" -> 33; 0 when it is a duration */
+    uint64_t renew_before_ms; /* renew_before as a duration; 0 when it is a percentage */
+    char *reload_pid_file;    /* reload.pid_file, or NULL */
+    char **reload_command;    /* reload.command argv, NULL-terminated, or NULL */
+    size_t reload_argc;
+    struct pol_cm_cert *certs;
+    size_t ncerts;
+    /* private: interned strings for pol_pos.file */
+    char **files;
+    size_t nfiles;
+};
+
+/*
+ * Load and check certmgr.yaml.  Strict like portcullis.yaml: unknown keys,
+ * wrong types and values out of bounds are errors "file:line:col: key.path:
+ * message" in errs (reset at the start; release with pol_errors_clear()).
+ * Reads the files it names that hold secrets (dns.rfc2136.key_file, which
+ * must not be readable by group or others) and gateway_config (for the
+ * http-01 webroot).  On success *out owns the result (pol_certmgr_free()).
+ * PC_ERR_INVALID, or PC_ERR_IO / PC_ERR_TOO_LARGE for the file itself.
+ */
+int pol_certmgr_load(const char *path, struct pol_certmgr **out, struct pol_errors *errs);
+/** The same from memory (tests, fuzzing): no other file is read, so key_file and gateway_config are
+ * refused. */
+int pol_certmgr_load_mem(const char *name, const char *buf, size_t len, struct pol_certmgr **out,
+                         struct pol_errors *errs);
+void pol_certmgr_free(struct pol_certmgr *c);
+/** The certificate named `name`, or NULL. */
+const struct pol_cm_cert *pol_certmgr_find(const struct pol_certmgr *c, const char *name);
+
 #endif

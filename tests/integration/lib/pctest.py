@@ -1043,3 +1043,196 @@ def dns_wait(fqdn, value, resolvers, timeout_ms):
     r = run([dns_driver(), "wait", str(timeout_ms), fqdn, value] + list(resolvers),
             timeout=timeout_ms / 1000 + 60)
     return DnsResult(r, time.time() - t0)
+
+
+# --------------------------------------------------------------------------
+# ACME: pebble + pebble-challtestsrv and portcullis-certmgr
+# (tests/integration/5x-certmgr-*.t)
+
+def certmgr_dns_bin():
+    """portcullis-certmgr with a working DNS propagation check: the real binary
+    once certmgr/cm_dns.c is merged; until then the build linked with the test
+    double tests/integration/lib/cm_dns_double.c (see the Makefile)."""
+    if os.path.exists(os.path.join(ROOT, "certmgr", "cm_dns.c")):
+        return certmgr_bin()
+    return os.path.join(BUILD, "tests", "portcullis-certmgr-dnsdouble")
+
+
+class Pebble:
+    """pebble (the ACME test CA) and pebble-challtestsrv (its DNS) on loopback
+    ports picked here.  pebble's API certificate comes from a throw-away CA
+    made with openssl (Debian's pebble ships none); certmgr trusts it through
+    acme.ca_file.  http01_port: where pebble's VA dials for http-01 (the
+    gateway's plain listener in the http-01 test)."""
+
+    def __init__(self, name="pebble", eab=None, nosleep=True, nonce_reject=0, http01_port=None):
+        self.name = name
+        self.pki = ServerPKI(os.path.join(workdir(), name + "-pki"), "Pebble API test CA")
+        self.cert, self.key = self.pki.issue(name + "-api", ["localhost"])
+        self.ca_file = self.pki.ca
+        self.port, self.mgmt, self.dns, self.cts = free_port(), free_port(), free_port(), free_port()
+        self.http01_port = http01_port or free_port()
+        conf = {"listenAddress": "127.0.0.1:%d" % self.port,
+                "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
+                "certificate": self.cert, "privateKey": self.key,
+                "httpPort": self.http01_port, "tlsPort": free_port(),
+                "ocspResponderURL": "", "externalAccountBindingRequired": bool(eab)}
+        if eab:
+            conf["externalAccountMACKeys"] = eab
+        self.config = write(os.path.join(workdir(), name + ".json"),
+                            json.dumps({"pebble": conf}, indent=2))
+        self.cts_proc = spawn(["pebble-challtestsrv", "-management", "127.0.0.1:%d" % self.cts,
+                               "-dns01", "127.0.0.1:%d" % self.dns, "-http01", "", "-https01", "",
+                               "-tlsalpn01", "", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
+                              name + "-challtestsrv")
+        if not wait_port(self.cts, 10, proc=self.cts_proc):
+            raise RuntimeError("pebble-challtestsrv did not start: " + read_log(self.cts_proc))
+        # unset means pebble's defaults: random VA sleeps, 5% of nonces rejected
+        for k in ("PEBBLE_VA_NOSLEEP", "PEBBLE_WFE_NONCEREJECT", "PEBBLE_VA_ALWAYS_VALID"):
+            os.environ.pop(k, None)
+        env = {}
+        if nosleep:
+            env["PEBBLE_VA_NOSLEEP"] = "1"
+        if nonce_reject is not None:
+            env["PEBBLE_WFE_NONCEREJECT"] = str(nonce_reject)
+        self.proc = spawn(["pebble", "-config", self.config, "-dnsserver",
+                           "127.0.0.1:%d" % self.dns], name, env=env, cwd=workdir())
+        if not wait_port(self.port, 15, proc=self.proc):
+            raise RuntimeError("pebble did not start: " + read_log(self.proc))
+        self.directory = "https://127.0.0.1:%d/dir" % self.port
+
+    def log(self):
+        return read_log(self.proc)
+
+    def mgmt_get(self, path):
+        r = run(["curl", "-sS", "--fail", "--cacert", self.ca_file,
+                 "https://127.0.0.1:%d%s" % (self.mgmt, path)])
+        if r.returncode != 0:
+            raise RuntimeError("pebble management %s: %s" % (path, r.stderr))
+        return r.stdout
+
+    def roots(self, path=None):
+        """pebble's root and intermediate (regenerated at each start) in one file."""
+        path = path or os.path.join(workdir(), self.name + "-roots.pem")
+        write(path, self.mgmt_get("/roots/0"))
+        write(path + ".int", self.mgmt_get("/intermediates/0"))
+        return path
+
+    def verify(self, chain, leaf_only=False):
+        """`openssl verify` of a fullchain.pem (or a lone leaf, with pebble's
+        intermediate) against pebble's root; returns (ok, output)."""
+        root = self.roots()
+        r = run(["openssl", "verify", "-CAfile", root, "-untrusted",
+                 root + ".int" if leaf_only else chain, chain])
+        return r.returncode == 0, r.stdout + r.stderr
+
+    def cts_post(self, what, body):
+        r = run(["curl", "-sS", "--fail", "-X", "POST", "-d", json.dumps(body),
+                 "http://127.0.0.1:%d/%s" % (self.cts, what)])
+        return r.returncode == 0
+
+
+def write_dns_hook(path, pebble, mode="ok", calls=None):
+    """An exec hook (`present|cleanup FQDN. VALUE`) that sets/clears the TXT in
+    pebble-challtestsrv.  mode "fail": present prints a reason and exits 3;
+    "noop": present succeeds without setting anything (the record never appears).
+    Every call is appended to `calls`."""
+    calls = calls or path + ".calls"
+    present = {
+        "ok": 'curl -sS --fail -X POST -d "{\\"host\\":\\"$2\\",\\"value\\":\\"$3\\"}" '
+              'http://127.0.0.1:%d/set-txt || exit 1' % pebble.cts,
+        "fail": 'echo "hook: the DNS provider refused the update for $2" >&2; exit 3',
+        "noop": 'echo "hook: pretending to publish $2"',
+    }[mode]
+    write(path, "#!/bin/sh\n"
+                "echo \"$1 $2 $3\" >> %s\n"
+                "case \"$1\" in\n"
+                "present) %s ;;\n"
+                "cleanup) curl -sS --fail -X POST -d \"{\\\"host\\\":\\\"$2\\\"}\" "
+                "http://127.0.0.1:%d/clear-txt || exit 1 ;;\n"
+                "*) exit 2 ;;\n"
+                "esac\n"
+                "echo \"hook $1 $2: done\"\n" % (calls, present, pebble.cts), 0o755)
+    return path
+
+
+def acme_yaml(pebble, state_dir, certs, eab=None, extra="", directory=None, email=True):
+    """A certmgr.yaml for pebble; certs is the YAML text of certificates: entries."""
+    s = ("acme:\n"
+         "  directory: \"%s\"\n"
+         "  ca_file: %s\n" % (directory or pebble.directory, pebble.ca_file))
+    if email:
+        s += "  email: \"admin@example.test\"\n"
+    if eab:
+        s += "  eab: { kid: \"%s\", hmac_key: \"%s\" }\n" % eab
+    return s + "state_dir: %s\n%scertificates:\n%s" % (state_dir, extra, certs)
+
+
+def dns_cert(name, domains, hook, pebble, resolvers=True, extra="", propagation="20s"):
+    s = ("  - name: %s\n"
+         "    domains: [%s]\n"
+         "    challenge: dns-01\n"
+         "    dns:\n"
+         "      provider: exec\n"
+         "      command: %s\n"
+         "      command_timeout: 20s\n" % (name, ", ".join('"%s"' % d for d in domains), hook))
+    if resolvers:
+        s += ("      resolvers: [\"127.0.0.1:%d\"]\n"
+              "      propagation_timeout: %s\n" % (pebble.dns, propagation))
+    return s + extra
+
+
+def certmgr(config_path, *args, env=None, timeout=240, binary=None):
+    """portcullis-certmgr -c config_path ARGS to completion (CompletedProcess).
+    A sanitizer report in its output (SANITIZE=1 builds) is a failed assertion
+    of its own, whatever the exit status the test expects."""
+    r = run([binary or certmgr_dns_bin(), "-c", config_path] + list(args), env=env,
+            timeout=timeout)
+    if re.search(r"(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:", r.stderr):
+        ok(False, "portcullis-certmgr %s: sanitizer report" % " ".join(args), r.stderr)
+    return r
+
+
+def stray_temp_files(d):
+    """Files a crash could leave half-written: our temporaries are NAME.tmp.XXXXXX."""
+    out = []
+    for root, _dirs, files in os.walk(d):
+        out += [os.path.join(root, f) for f in files if ".tmp." in f]
+    return out
+
+
+def acme_requests(log):
+    """The ACME request count certmgr reports per issuance ("issued: N ACME requests in S")."""
+    return [(int(n), float(s)) for n, s in
+            re.findall(r"issued: (\d+) ACME requests in ([0-9.]+)s", log)]
+
+
+def selfsigned(cert, key, names, not_before, not_after, key_path_mode=0o600):
+    """A self-signed EC P-256 certificate for names valid [not_before, not_after)
+    (datetime), written as PEM; for the renewal tests (a slot to renew or not)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    k = ec.generate_private_key(ec.SECP256R1())
+    subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    c = (x509.CertificateBuilder().subject_name(subj).issuer_name(subj)
+         .public_key(k.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(not_before).not_valid_after(not_after)
+         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+         .sign(k, hashes.SHA256()))
+    write(cert, c.public_bytes(serialization.Encoding.PEM).decode())
+    write(key, k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption()).decode(), key_path_mode)
+    return cert, key
+
+
+def cert_issuer(path):
+    return openssl("x509", "-in", path, "-noout", "-issuer").stdout.strip()
+
+
+def key_matches(cert, key):
+    """Whether the private key is the certificate's (compare the public keys)."""
+    a = openssl("x509", "-in", cert, "-noout", "-pubkey").stdout
+    b = openssl("pkey", "-in", key, "-pubout").stdout
+    return bool(a) and a == b
