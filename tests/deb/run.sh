@@ -328,21 +328,40 @@ wait_for 5 grep -q listening "$NOTIFY_LOG" || bail "the notify socket stand-in d
 in_root sh -c 'mkdir -p /run/portcullis && chown portcullis:portcullis /run/portcullis && chmod 0750 /run/portcullis'
 
 GW_PID=
-# start_gw CONFIG LOGFILE: as portcullis.service does (User=, AmbientCapabilities=,
-# CapabilityBoundingSet=, NoNewPrivileges=, UMask=, NOTIFY_SOCKET)
+JOB_PID=
+# start_gw CONFIG LOGFILE [STRACE_LOG]: as portcullis.service does (User=,
+# AmbientCapabilities=, CapabilityBoundingSet=, NoNewPrivileges=, UMask=,
+# NOTIFY_SOCKET); under strace -f when STRACE_LOG is given.  GW_PID is the
+# gateway (from its pid file), JOB_PID what to wait for.
 start_gw() {
-    ip netns exec "$NS" chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    local tracer=()
+    [ -n "${3:-}" ] && tracer=(strace -f -qq -o "$3")
+    ip netns exec "$NS" "${tracer[@]}" chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
         LANG=C.UTF-8 NOTIFY_SOCKET="$NOTIFY" setpriv --reuid=portcullis --regid=portcullis --init-groups \
         --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service \
         --bounding-set=-all,+net_bind_service --no-new-privs \
         sh -c "umask 027; exec portcullis --foreground -c $1" >"$2" 2>&1 &
-    GW_PID=$!
-    PIDS+=("$GW_PID")
+    JOB_PID=$!
+    PIDS+=("$JOB_PID")
+    GW_PID=$JOB_PID
+    if wait_for 15 test -s "$ROOT/run/portcullis/portcullis.pid"; then
+        GW_PID=$(cat "$ROOT/run/portcullis/portcullis.pid")
+        PIDS+=("$GW_PID")
+    fi
 }
 notified() { grep -q "^$GW_PID $1" "$NOTIFY_LOG"; }
 stop_gw() {
     kill -TERM "$GW_PID" 2>/dev/null
-    wait "$GW_PID"
+    wait "$JOB_PID"
+}
+# traced USER LOG CMD...: CMD as USER (as as_gw/as_cm run it), in the test
+# network namespace, under strace -f into LOG
+traced() {
+    local who=$1 log=$2
+    shift 2
+    ip netns exec "$NS" strace -f -qq -o "$log" chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        LANG=C.UTF-8 setpriv --reuid="$who" --regid="$who" --init-groups --no-new-privs \
+        --inh-caps=-all --bounding-set=-all "$@"
 }
 
 # 6a. the default configuration starts, and serves nothing
@@ -460,7 +479,8 @@ EOF
 cp "$ROOT/srv/pctest/gw.yaml" "$OUT/gw.yaml.good"
 check "the test config passes --check as portcullis" as_gw portcullis --check -c /srv/pctest/gw.yaml
 wait_for 10 in_ns curl -s -o /dev/null "http://127.0.0.1:$UP_PORT/" || note "the upstream did not start"
-start_gw /srv/pctest/gw.yaml "$OUT/gw-test.log"
+# under strace: every system call it makes is checked against the unit's filter below
+start_gw /srv/pctest/gw.yaml "$OUT/gw-test.log" "$OUT/strace-gw.log"
 check "test config: READY=1" wait_for 10 notified "READY=1"
 CURL=(curl -sS --max-time 10 --cacert "$PKI/sca.pem" --resolve test.local:8443:127.0.0.1)
 CLIENT=(--cert "$ROOT/srv/pctest/web.crt" --key "$ROOT/srv/pctest/web.key")
@@ -480,7 +500,7 @@ is "access log: portcullis, group adm (setgid directory), 0640 (UMask=0027)" "64
 
 # reloads, as systemctl reload runs them and as certmgr does
 check "ExecReload as portcullis: portcullis-admin reload exits 0" \
-    as_gw portcullis-admin reload -c /srv/pctest/gw.yaml
+    traced portcullis "$OUT/strace-admin.log" portcullis-admin reload -c /srv/pctest/gw.yaml
 check "certmgr's reload: (portcullis-admin reload as portcullis-certmgr) exits 0" \
     as_cm portcullis-admin reload -c /srv/pctest/gw.yaml
 sed -i 's|certs/test/privkey.pem|certs/missing/privkey.pem|' "$ROOT/srv/pctest/gw.yaml"
@@ -517,6 +537,22 @@ revoked() {
 check "portcullis-admin client revoke web: refused within 5 s" wait_for 5 revoked
 stop_gw
 is "test gateway: SIGTERM, exit 0" 0 "$?"
+
+# SystemCallFilter=: what the gateway and its ExecReload did (above), and
+# certmgr's start (--check, then a pass that fails: no network in the test
+# namespace, so nothing reaches the default config's real ACME server)
+rm -f "$ROOT/var/lib/portcullis/acme/account.key" # the stand-in above; certmgr makes a real one
+traced portcullis-certmgr "$OUT/strace-cm.log" portcullis-certmgr --check >>"$LOG" 2>&1
+traced portcullis-certmgr "$OUT/strace-cm-once.log" portcullis-certmgr --once >>"$LOG" 2>&1
+UNITS=$OUT/pkg/lib/systemd/system
+check "portcullis.service's SystemCallFilter= allows every call the gateway made" \
+    python3 tests/deb/syscalls.py "$UNITS/portcullis.service" /usr/sbin/portcullis "$OUT/strace-gw.log"
+check "... and every call of its ExecReload (portcullis-admin reload)" \
+    python3 tests/deb/syscalls.py "$UNITS/portcullis.service" /usr/bin/portcullis-admin "$OUT/strace-admin.log"
+check "portcullis-certmgr.service's SystemCallFilter= allows certmgr's calls (--check, --once)" \
+    sh -c "python3 tests/deb/syscalls.py '$UNITS/portcullis-certmgr.service' /usr/sbin/portcullis-certmgr '$OUT/strace-cm.log' &&
+           python3 tests/deb/syscalls.py '$UNITS/portcullis-certmgr.service' /usr/sbin/portcullis-certmgr '$OUT/strace-cm-once.log'"
+grep -h "distinct system calls\|NOT allowed" "$LOG" | tail -4 | sed 's/^/#   /'
 
 # --- 7. upgrade over an edited conffile --------------------------------------------------
 sed -i 's/^threads: auto /threads: 2    /' "$ROOT/etc/portcullis/portcullis.yaml"
