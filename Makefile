@@ -63,7 +63,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRCS))
 
-.PHONY: all check test unit integration deps demo format format-check lint fuzz bench \
+.PHONY: all check test unit integration deps demo format format-check lint fuzz bench bench-icount \
         install clean deb test-deb
 .DEFAULT_GOAL := all
 
@@ -113,25 +113,14 @@ $(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/standalone.c $(LIBS_ALL)
 	@$(if $(Q),echo "  REPLAY  $@")
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< tests/fuzz/standalone.c $(LINK_LIBS) $(PKG_LIBS)
 
-# Until certmgr/cm_dns.c (the DNS propagation check) is merged: portcullis-certmgr
-# linked with a test double of it, for tests/integration/5x-certmgr-*.t only.
-ifeq ($(wildcard certmgr/cm_dns.c),)
-CM_DNS_DOUBLE := $(BUILD)/tests/portcullis-certmgr-dnsdouble
-$(CM_DNS_DOUBLE): $(call obj,certmgr/cm_main.c) tests/integration/lib/cm_dns_double.c $(LIBS_ALL)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(call obj,certmgr/cm_main.c) \
-	    tests/integration/lib/cm_dns_double.c $(LINK_LIBS) $(PKG_LIBS) -lresolv
-endif
-
 # make test: corpus replay, unit, integration; ends with "N passed, M failed"
-test check: all $(UNIT_BINS) $(REPLAY_BINS) $(CM_DNS_DOUBLE)
+test check: all $(UNIT_BINS) $(REPLAY_BINS)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash tests/run-all.sh
 
 unit: $(UNIT_BINS)
 	@BUILD=$(BUILD) bash tests/run-unit.sh
 
-integration: all $(CM_DNS_DOUBLE)
+integration: all
 	@BUILD=$(BUILD) bash tests/run-all.sh --integration-only
 
 # --- the rest -----------------------------------------------------------
@@ -161,6 +150,11 @@ fuzz:
 bench:
 	-$(MAKE) --no-print-directory $(BUILD)/portcullis
 	PORTCULLIS_BIN="$${PORTCULLIS_BIN:-$(CURDIR)/$(BUILD)/portcullis}" bash tests/bench/run.sh
+
+# instructions per request under callgrind: repeatable on a busy machine (tests/bench/icount.sh)
+bench-icount:
+	$(MAKE) --no-print-directory $(BUILD)/portcullis
+	PORTCULLIS_BIN="$${PORTCULLIS_BIN:-$(CURDIR)/$(BUILD)/portcullis}" bash tests/bench/icount.sh
 
 # --- Debian package (packaging/) ----------------------------------------
 # make deb: build/deb/portcullis_VERSION_ARCH.deb with debhelper (dpkg-buildpackage -b)

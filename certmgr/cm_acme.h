@@ -375,7 +375,11 @@ struct cm_cert_stats {
 
 /** Build "state_dir/sub" into out (cap bytes). */
 int cm_state_path(const struct pol_certmgr *cfg, const char *sub, char *out, size_t cap);
-/** state_dir/acme (0700), acme/orders (0700) and certs (0755); missing ones are created. */
+/*
+ * state_dir/acme (0711: the gateway reaches the http-01 webroot and a
+ * metrics collector metrics.prom through it; every secret in it is 0600 or
+ * in acme/orders, 0700) and certs (0755); missing ones are created.
+ */
 int cm_state_dirs(const struct pol_certmgr *cfg);
 /** flock state_dir/acme/.lock (exclusive, no wait); *fd stays open while it is held. */
 int cm_state_lock(const struct pol_certmgr *cfg, int *fd);

@@ -115,9 +115,12 @@ make_job(struct authz_run *run, const char *url, const struct cm_acme_authz *az)
     return PC_OK;
 }
 
-/* Poll job j's authorization until it is no longer pending. */
+/*
+ * Poll job j's authorization until it is no longer pending.  `wait_first`:
+ * pause before the first look (the others were validated meanwhile).
+ */
 static int
-poll_authz(struct authz_run *run, struct cm_chall_job *j, struct cm_acme_authz *az)
+poll_authz(struct authz_run *run, struct cm_chall_job *j, struct cm_acme_authz *az, bool wait_first)
 {
     uint64_t start = cm_now_ms(), delay = CM_ACME_POLL_FIRST_MS;
     int64_t ra = -1;
@@ -130,8 +133,9 @@ poll_authz(struct authz_run *run, struct cm_chall_job *j, struct cm_acme_authz *
                  : ra == 0                       ? 1000
                                                  : (uint64_t)ra * 1000;
         delay = delay * 2 > CM_ACME_POLL_MAX_MS ? CM_ACME_POLL_MAX_MS : delay * 2;
-        if (!cm_sleep_ms(ms, false))
+        if (wait_first && !cm_sleep_ms(ms, false))
             return PC_ERR_IO;
+        wait_first = true;
         rc = fetch_authz(run, j->authz_url, az, &ra);
         if (rc != PC_OK)
             return rc;
@@ -207,7 +211,7 @@ cm_acme_authorize(struct cm_acme *a, const struct pol_cm_cert *cert, const struc
         if (run.jobs[i].respond)
             rc = respond(&run, &run.jobs[i]);
     for (i = 0; rc == PC_OK && i < run.njobs; i++)
-        rc = poll_authz(&run, &run.jobs[i], &tmp);
+        rc = poll_authz(&run, &run.jobs[i], &tmp, i == 0);
     for (i = 0; i < run.njobs; i++) {
         cm_chall_cleanup(cert, &run.jobs[i]);
         cm_chall_job_clear(&run.jobs[i]);

@@ -291,7 +291,9 @@ http_present(const struct pol_cm_cert *cert, const struct cm_chall_job *j)
     char path[PATH_MAX];
     int rc;
 
-    if (mkdir(cert->webroot, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(cert->webroot, 0755) == 0)
+        (void)chmod(cert->webroot, 0755); /* the gateway reads it, whatever our umask */
+    else if (errno != EEXIST) {
         pc_log(LOG_ERR, "%s: http-01: %s: %s", cert->name, cert->webroot, strerror(errno));
         return PC_ERR_IO;
     }

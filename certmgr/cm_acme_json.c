@@ -44,6 +44,9 @@ cm_acme_status_name(enum cm_acme_status st)
     return (unsigned)st < sizeof(status_names) / sizeof(status_names[0]) ? status_names[st] : "?";
 }
 
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
 {

@@ -221,6 +221,26 @@ account(struct daemon *d, struct cm_acme *a, size_t i, bool ok, int64_t now)
            st->consecutive, (long long)delay, fmt_time(st->next_attempt, t, sizeof(t)));
 }
 
+/* Issue cert i, opening the client first when this pass has not tried yet. */
+static int
+issue(struct daemon *d, struct cm_acme **a, bool *opened, size_t i)
+{
+    struct cm_issue_stats st;
+    bool ari;
+
+    if (*a == NULL && !*opened) {
+        *opened = true;
+        (void)cm_acme_open(d->cfg, a);
+    }
+    if (*a == NULL) {
+        pc_log(LOG_ERR, "%s: the CA's directory cannot be read", d->cfg->certs[i].name);
+        return PC_ERR_IO;
+    }
+    /* RFC 9773 5: say which certificate this one replaces when the CA does ARI */
+    ari = d->inst[i].present && d->inst[i].ari_id[0] != '\0' && (*a)->dir.renewal_info != NULL;
+    return cm_acme_issue(*a, &d->cfg->certs[i], ari ? d->inst[i].ari_id : NULL, &st);
+}
+
 /* One pass over every certificate.  Returns the failures; *wake is when to look again. */
 static unsigned
 pass(struct daemon *d, const char *force, bool once, int64_t *wake)
@@ -235,7 +255,6 @@ pass(struct daemon *d, const char *force, bool once, int64_t *wake)
     *wake = now + CM_DAEMON_SLEEP_MAX_S;
     for (i = 0; i < d->cfg->ncerts && !cm_stop_requested(); i++) {
         const struct pol_cm_cert *cert = &d->cfg->certs[i];
-        struct cm_issue_stats st;
         bool due;
         int rc;
         cm_installed_read(d->cfg, cert, &d->inst[i]);
@@ -263,18 +282,7 @@ pass(struct daemon *d, const char *force, bool once, int64_t *wake)
             continue;
         }
         pc_log(LOG_INFO, "%s: %s: issuing for %zu name(s)", cert->name, why, cert->ndomains);
-        if (a == NULL && !opened) {
-            opened = true;
-            (void)cm_acme_open(d->cfg, &a);
-        }
-        if (a == NULL) {
-            pc_log(LOG_ERR, "%s: the CA's directory cannot be read", cert->name);
-            rc = PC_ERR_IO;
-        } else {
-            bool ari =
-                d->inst[i].present && d->inst[i].ari_id[0] != '\0' && a->dir.renewal_info != NULL;
-            rc = cm_acme_issue(a, cert, ari ? d->inst[i].ari_id : NULL, &st);
-        }
+        rc = issue(d, &a, &opened, i);
         if (rc != PC_OK && cm_stop_requested()) {
             pc_log(LOG_WARNING, "%s: interrupted: the order continues at the next start",
                    cert->name);

@@ -9,6 +9,9 @@
  *   status.json       per-certificate counters and the next retry time
  *   .lock             flock()ed while a certmgr runs
  *
+ * acme/ itself is 0711: the gateway must reach the default http-01 webroot
+ * (acme/http-01) and a metrics collector metrics.prom through it.
+ *
  * Every file is written atomically (temporary file, fsync, rename, fsync of
  * the directory) and read with a cap; a state file that does not parse is
  * reported and treated as absent.  See cm_acme.h.
@@ -66,7 +69,10 @@ mkdirs(const char *path, mode_t mode)
         if (buf[i] != '/' && buf[i] != '\0')
             continue;
         buf[i] = '\0';
-        if (mkdir(buf, i == n ? mode : 0755) != 0 && errno != EEXIST) {
+        if (mkdir(buf, i == n ? mode : 0755) == 0) {
+            /* the mode we mean, whatever the umask (systemd's UMask=0077) */
+            (void)chmod(buf, i == n ? mode : 0755);
+        } else if (errno != EEXIST) {
             pc_log(LOG_ERR, "%s: cannot create: %s", buf, strerror(errno));
             return PC_ERR_IO;
         }
@@ -86,7 +92,7 @@ cm_state_dirs(const struct pol_certmgr *cfg)
     static const struct {
         const char *sub;
         mode_t mode;
-    } dirs[] = {{"acme", 0700}, {"acme/orders", 0700}, {"certs", 0755}};
+    } dirs[] = {{"acme", 0711}, {"acme/orders", 0700}, {"certs", 0755}};
     char path[PATH_MAX];
     size_t i;
     int rc;

@@ -139,7 +139,9 @@ cm_store_install(const struct pol_certmgr *cfg, const struct pol_cm_cert *cert, 
     rc = cm_state_path(cfg, sub, dir, sizeof(dir));
     if (rc != PC_OK)
         return rc;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0755) == 0)
+        (void)chmod(dir, 0755); /* the gateway reads the chain, whatever our umask */
+    else if (errno != EEXIST) {
         pc_log(LOG_ERR, "%s: %s: %s", cert->name, dir, strerror(errno));
         return PC_ERR_IO;
     }

@@ -73,86 +73,19 @@ cm_file_write(const char *path, const void *data, size_t len, mode_t mode)
     return rc;
 }
 
-static int
-write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == -1)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static void
-fsync_parent(const char *path)
-{
-    char *copy = pc_xstrdup(path);
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (dfd != -1) {
-        (void)fsync(dfd); /* best effort: the data itself is already synced */
-        close(dfd);
-    }
-    free(copy);
-}
-
 int
 cm_file_write_excl(const char *path, const void *data, size_t len, mode_t mode)
 {
-    char tmp[PATH_MAX];
-    int fd = -1, rc = PC_ERR_IO, n, saved;
-    bool made = false;
+    int rc, saved;
 
-    n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+    rc = pc_file_write_new(path, data, len, mode);
+    saved = errno;
+    if (rc == PC_ERR_TOO_LARGE)
         cm_err_set("%s: path too long", path);
-        return PC_ERR_TOO_LARGE;
-    }
-    fd = mkstemp(tmp); /* 0600 from the start: a key is never readable by others */
-    if (fd == -1) {
-        cm_err_set("%s: cannot create a temporary file: %s", path, strerror(errno));
-        goto out;
-    }
-    made = true;
-    if (fchmod(fd, mode) == -1 || write_all(fd, data, len) == -1 || fsync(fd) == -1) {
-        cm_err_errno(tmp, errno);
-        goto out;
-    }
-    n = close(fd);
-    fd = -1;
-    if (n == -1) {
-        cm_err_errno(tmp, errno);
-        goto out;
-    }
-    /*
-     * link(2) is the atomic "create unless it exists" for a complete file:
-     * O_EXCL semantics without ever exposing a half-written key.
-     * XXX: file systems without hard links (vfat) are not supported.
-     */
-    if (link(tmp, path) == -1) {
-        saved = errno;
-        if (saved == EEXIST) {
-            cm_err_set("%s: already exists", path);
-            rc = PC_ERR_EXISTS;
-        } else {
-            cm_err_set("%s: cannot create: %s", path, strerror(saved));
-        }
-        goto out;
-    }
-    fsync_parent(path);
-    rc = PC_OK;
-out:
-    if (fd != -1)
-        close(fd);
-    if (made)
-        unlink(tmp);
+    else if (rc == PC_ERR_EXISTS)
+        cm_err_set("%s: already exists", path);
+    else if (rc != PC_OK)
+        cm_err_set("%s: cannot create: %s", path, strerror(saved));
     return rc;
 }
 

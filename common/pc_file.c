@@ -157,25 +157,56 @@ out:
 int
 pc_file_write_new(const char *path, const void *data, size_t len, mode_t mode)
 {
-    int fd, rc = PC_ERR_IO;
+    char tmp[PATH_MAX];
+    int fd = -1, rc = PC_ERR_IO, n;
+    int made = 0;
 
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        pc_log(LOG_ERR, "%s: path too long", path);
+        return PC_ERR_TOO_LARGE;
+    }
+    fd = mkstemp(tmp); /* 0600 from the start: a key is never readable by others */
     if (fd == -1) {
-        int saved = errno;
-        pc_log(LOG_ERR, "%s: %s", path, strerror(saved));
-        return saved == EEXIST ? PC_ERR_EXISTS : PC_ERR_IO;
+        pc_log(LOG_ERR, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        goto out;
     }
+    made = 1;
     if (fchmod(fd, mode) == -1 || write_all(fd, data, len) == -1 || fsync(fd) == -1) {
-        pc_log(LOG_ERR, "%s: %s", path, strerror(errno));
-        close(fd);
-        unlink(path);
-        return rc;
+        pc_log(LOG_ERR, "%s: %s", tmp, strerror(errno));
+        goto out;
     }
-    if (close(fd) == -1) {
-        pc_log(LOG_ERR, "%s: %s", path, strerror(errno));
-        unlink(path);
-        return rc;
+    n = close(fd);
+    fd = -1;
+    if (n == -1) {
+        pc_log(LOG_ERR, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    /*
+     * link(2) is the atomic "create unless it exists" for a complete file:
+     * O_EXCL semantics without ever exposing a half-written file.
+     * XXX: file systems without hard links (vfat) are not supported.
+     */
+    if (link(tmp, path) == -1) {
+        int saved = errno;
+        if (saved == EEXIST) {
+            pc_log(LOG_ERR, "%s: already exists", path);
+            rc = PC_ERR_EXISTS;
+        } else {
+            pc_log(LOG_ERR, "%s: cannot create: %s", path, strerror(saved));
+        }
+        errno = saved;
+        goto out;
     }
     fsync_dir_of(path);
-    return PC_OK;
+    rc = PC_OK;
+out:
+    if (fd != -1)
+        close(fd);
+    if (made) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+    }
+    return rc;
 }

@@ -23,9 +23,10 @@ int pc_file_read(const char *path, size_t max, char **out, size_t *len);
 int pc_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /*
- * Create `path` exclusively (O_EXCL) with `mode` and write `len` bytes,
- * fsync.  Fails with PC_ERR_EXISTS when it exists.  Used for keys that must
- * never be overwritten.
+ * Create `path` with `mode` and `len` bytes unless it exists (then
+ * PC_ERR_EXISTS): written and fsynced under a temporary name, then link(2)ed
+ * into place, so the file appears complete or not at all.  Used for keys
+ * that must never be overwritten.  Logs the reason on failure.
  */
 int pc_file_write_new(const char *path, const void *data, size_t len, mode_t mode);
 

@@ -41,14 +41,14 @@ $ADMIN --ca-dir "$RUN/other-ca" ca init --name "Some Other CA" >/dev/null &&
 say "a second CA issues a look-alike 'web' certificate (same SPIFFE ID, wrong CA)"
 
 # the gateway's own server certificate (in production: portcullis-certmgr and ACME)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 90 \
     -keyout "$RUN/server/ca.key" -out "$RUN/server/ca.pem" -subj "/CN=Demo Server CA" \
     -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$RUN/server/server.key" \
     -out "$RUN/server/server.csr" -subj "/CN=*.demo.local" 2>/dev/null
 printf 'subjectAltName=DNS:*.demo.local\nextendedKeyUsage=serverAuth\n' > "$RUN/server/ext"
 openssl x509 -req -in "$RUN/server/server.csr" -CA "$RUN/server/ca.pem" -CAkey "$RUN/server/ca.key" \
-    -CAcreateserial -days 7 -out "$RUN/server/server.pem" -extfile "$RUN/server/ext" 2>/dev/null ||
+    -CAcreateserial -days 90 -out "$RUN/server/server.pem" -extfile "$RUN/server/ext" 2>/dev/null ||
     die "server certificate failed"
 
 bold "2. An access-token issuer: a signing key and its JWKS (portcullis-admin jwks)"
@@ -92,6 +92,7 @@ issuers:
     issuer: "https://idp.demo.local/"
     jwks_file: jwks.json
     algorithms: [ES256]
+tls_policy: $ROOT/etc/tls-policy.yaml
 log:
   access: ./access.log
 include: policy.d/*.yaml
@@ -155,19 +156,27 @@ show "11. A Host the TLS server name does not cover: 421" \
     --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" -H "Host: other.demo.local" "$URL"
 show "12. An unknown host: 404 with no detail" \
     --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" "https://other.demo.local:$GWP/"
-bold "13. The rate limit (1/s, burst 3, in Redis): quick calls until one is refused"
+bold "13. Offline: portcullis-admin policy explain gives the same decision, with every reason"
+say "\$ portcullis-admin policy explain -c portcullis.yaml --cert clients/batch.crt --token \$TOKEN --host billing.demo.local --path /api/invoices"
+printf '%s\n' "$TOKEN_READ" | $ADMIN --ca-dir "$RUN/ca" policy explain -c "$RUN/portcullis.yaml" --cert "$RUN/clients/batch.crt" \
+    --token - --host billing.demo.local --path /api/invoices 2>/dev/null | sed 's/^/    /'
+say "-> exit $? (1 = deny); and for 'web' with the same token:"
+printf '%s\n' "$TOKEN_READ" | $ADMIN --ca-dir "$RUN/ca" policy explain -c "$RUN/portcullis.yaml" --cert "$RUN/clients/web.crt" \
+    --token - --host billing.demo.local --path /api/invoices 2>/dev/null | grep -E '^(decision|stops at)' | sed 's/^/    /'
+
+bold "14. The rate limit (1/s, burst 3, in Redis): quick calls until one is refused"
 for i in 1 2 3 4; do
     out=$($C -o /dev/null -D - --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" "$URL")
     code=$(printf '%s' "$out" | head -1 | awk '{print $2}')
     say "call $i -> HTTP $code   $(printf '%s' "$out" | grep -iE '^(ratelimit|retry-after):' | tr -d '\r' | tr '\n' ' ')"
 done
 
-bold "14. Revoke 'web'; the gateway picks up the new CRL within a second"
+bold "15. Revoke 'web'; the gateway picks up the new CRL within a second"
 $ADMIN --ca-dir "$RUN/ca" client revoke web --reason keyCompromise | sed 's/^/    /'
 sleep 1.2
 show "    the same certificate now" --cert "$RUN/clients/web.crt" --key "$RUN/clients/web.key" -H "$BEARER" "$URL"
 
-bold "15. The access log (one JSON line per request; shown here as columns) and the handshake refusals"
+bold "16. The access log (one JSON line per request; shown here as columns) and the handshake refusals"
 sleep 0.3
 $PY - "$RUN/access.log" <<'PYEOF'
 import json, sys
@@ -178,7 +187,13 @@ for a in sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda a: a["tim
                                                    a.get("route") or "-"))
 PYEOF
 grep "handshake refused" "$RUN/gateway.log" | sed 's/^.*warn: /    /' | cut -c1-200
-bold "16. Metrics (http://127.0.0.1:$ADM/metrics), a few lines"
+bold "17. Metrics (http://127.0.0.1:$ADM/metrics), a few lines"
 curl -s "http://127.0.0.1:$ADM/metrics" | grep -E '^portcullis_(requests_total|tls_handshake_failures_total\{reason="(no_certificate|unknown_ca|revoked)")' | sed 's/^/    /'
+echo
+bold "18. The TLS served, graded against etc/tls-policy.yaml (portcullis-admin tls audit)"
+say "\$ portcullis-admin tls audit 127.0.0.1:$GWP --policy etc/tls-policy.yaml --sni billing.demo.local --cafile server/ca.pem --cert clients/batch.crt --key clients/batch.key"
+$ADMIN tls audit "127.0.0.1:$GWP" --policy "$ROOT/etc/tls-policy.yaml" --sni billing.demo.local \
+    --cafile "$RUN/server/ca.pem" --cert "$RUN/clients/batch.crt" --key "$RUN/clients/batch.key" 2>&1 |
+    awk '/^[A-Z]/ { show = ($0 ~ /^(Protocols|Certificate|HSTS|Summary)/) } show' | sed 's/^/    /'
 echo
 echo "demo: done (files in demo/run/)"

@@ -1,7 +1,9 @@
 /*
  * The Redis client of one worker: hiredis 0.14.1's async API on the
  * worker's own h2o evloop, one connection, every command pipelined on it.
- * Worker thread only; nothing here blocks (see XXX on DNS below).
+ * Worker thread only; nothing here blocks: the generation resolved the
+ * host to an address before the worker started (gw_gen.c), so hiredis'
+ * getaddrinfo(3) only parses a numeric address.
  *
  * The h2o adapter.  hiredis does its own read(2)/write(2); h2o only tells
  * it when the socket is ready.  The fd is wrapped with
@@ -43,9 +45,6 @@
  *
  * Logs name the server as host:port or unix:path, never the URL, which may
  * hold the password.
- *
- * XXX: redisAsyncConnect resolves a host name with getaddrinfo(3), which
- * blocks; give redis an IP address (or a unix socket) in production.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -85,7 +84,8 @@ enum breaker { BR_CLOSED = 0, BR_OPEN = 1, BR_HALF_OPEN = 2 };
 
 struct gw_redis_op {
     struct gw_redis *c;
-    gw_redis_cb cb; /* NULL once reported (timeout) or cancelled */
+    /* NULL once reported (timeout) or cancelled */
+    void (*cb)(void *data, enum gw_redis_status st, const struct gw_gcra_result *res);
     void *data;
     h2o_timeout_entry_t timer;
     uint64_t sent_ns;
@@ -769,7 +769,7 @@ parse_gcra(const redisReply *r, struct gw_gcra_result *res)
 static void
 op_report(struct gw_redis_op *op, enum gw_redis_status st, const struct gw_gcra_result *res)
 {
-    gw_redis_cb cb = op->cb;
+    void (*cb)(void *, enum gw_redis_status, const struct gw_gcra_result *) = op->cb;
 
     unlink_entry(&op->timer);
     op->cb = NULL;
@@ -1006,7 +1006,8 @@ put_u64(char *p, uint64_t v)
 
 struct gw_redis_op *
 gw_redis_gcra(struct gw_redis *c, const char *key, size_t keylen, const struct gw_gcra_spec *spec,
-              gw_redis_cb cb, void *data)
+              void (*cb)(void *data, enum gw_redis_status st, const struct gw_gcra_result *res),
+              void *data)
 {
     struct gw_redis_op *op = NULL;
     enum gw_redis_status st;

@@ -104,11 +104,6 @@ enum gw_redis_status {
  * GW_REDIS_BAD_REPLY without a command being sent. */
 #define GW_RL_KEY_MAX 1024
 
-/* Called exactly once per operation unless it was cancelled first.  `res` is
- * non-NULL only with GW_REDIS_OK.  A callback may start or cancel other
- * operations, never gw_redis_free() the client. */
-typedef void (*gw_redis_cb)(void *data, enum gw_redis_status st, const struct gw_gcra_result *res);
-
 /*
  * A client on `loop` (the worker's h2o evloop): one connection, commands
  * pipelined, connects at once and reconnects with back-off.  Worker thread
@@ -127,10 +122,15 @@ void gw_redis_free(struct gw_redis *c);
  * not connected the callback runs before this returns, with the status, and
  * the return is NULL.  Otherwise the returned handle lets the caller cancel
  * (the request went away); it is invalid after the callback ran or after
- * gw_redis_cancel (which takes NULL too).
+ * gw_redis_cancel (which takes NULL too).  The callback runs exactly once per
+ * operation unless it was cancelled first; `res` is non-NULL only with
+ * GW_REDIS_OK; it may start or cancel other operations, never
+ * gw_redis_free() the client.
  */
-struct gw_redis_op *gw_redis_gcra(struct gw_redis *c, const char *key, size_t keylen,
-                                  const struct gw_gcra_spec *spec, gw_redis_cb cb, void *data);
+struct gw_redis_op *
+gw_redis_gcra(struct gw_redis *c, const char *key, size_t keylen, const struct gw_gcra_spec *spec,
+              void (*cb)(void *data, enum gw_redis_status st, const struct gw_gcra_result *res),
+              void *data);
 void gw_redis_cancel(struct gw_redis_op *op);
 /** Connected, handshake done and the breaker closed: charges will be sent
  * (for /readyz and tests).  Worker thread. */

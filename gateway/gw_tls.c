@@ -434,8 +434,11 @@ apply_policy(SSL_CTX *ctx, const struct pol_tls *t, const struct pol_pos *pos)
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* off: TLS 1.2 without tickets; TLS 1.3 then sends stateful tickets
+     * (a session id in the server's cache), the same number */
     if (t->ticket_rotate_ms == 0)
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, t->ticket_count);
     return PC_OK;
 }
 

@@ -17,6 +17,8 @@
 #define TLS_HSTS_MAX_AGE_MAX 315360000 /* ten years, seconds */
 #define TLS_PRELOAD_MIN_AGE  31536000  /* one year: the preload list's own rule */
 #define TLS_ROTATE_DEFAULT   43200000  /* session ticket key rotation: 12h */
+#define TLS_TICKETS_DEFAULT  1         /* TLS 1.3 tickets per full handshake */
+#define TLS_TICKETS_MAX      4
 #define TLS_ROTATE_MIN       60000     /* 1m */
 #define TLS_ROTATE_MAX       604800000 /* 7d */
 #define TLS_CIPHER_NAME_MAX  64        /* one OpenSSL cipher name */
@@ -29,6 +31,7 @@ pol_tls_default(struct pol_tls *t)
     t->profile = POL_TLS_INTERMEDIATE;
     t->groups = pc_xstrdup("X25519:P-256:P-384");
     t->ticket_rotate_ms = TLS_ROTATE_DEFAULT;
+    t->ticket_count = TLS_TICKETS_DEFAULT;
 }
 
 void
@@ -157,8 +160,9 @@ out:
 static void
 parse_tickets(struct pol_ctx *ctx, const struct pol_node *root, struct pol_tls *t)
 {
-    static const char *const keys[] = {"rotate", NULL};
+    static const char *const keys[] = {"rotate", "count", NULL};
     const struct pol_node *v = pol_map_get(root, "session_tickets");
+    uint64_t count = TLS_TICKETS_DEFAULT;
     char desc[POL_DESC_MAX];
     size_t saved;
 
@@ -171,6 +175,8 @@ parse_tickets(struct pol_ctx *ctx, const struct pol_node *root, struct pol_tls *
     } else if (v->kind == POL_NODE_MAP) {
         pol_check_keys(ctx, v, keys);
         pol_get_duration(ctx, v, "rotate", TLS_ROTATE_MIN, TLS_ROTATE_MAX, &t->ticket_rotate_ms);
+        pol_get_u64(ctx, v, "count", 1, TLS_TICKETS_MAX, &count);
+        t->ticket_count = (unsigned)count;
     } else {
         pol_err(ctx, v, "expected a mapping with rotate: or off, got %s",
                 pol_node_desc(v, desc, sizeof(desc)));
@@ -194,6 +200,7 @@ pol_tls_parse(struct pol_ctx *ctx, const struct pol_node *root, struct pol_tls *
     pol_tls_clear(t);
     t->profile = POL_TLS_INTERMEDIATE;
     t->ticket_rotate_ms = TLS_ROTATE_DEFAULT;
+    t->ticket_count = TLS_TICKETS_DEFAULT;
     if (!pol_expect(ctx, root, POL_NODE_MAP))
         return;
     pol_check_keys(ctx, root, keys);

@@ -71,7 +71,7 @@ conf = write(os.path.join(wd, "certmgr.yaml"),
                        "    domains: [\"site.example.test\"]\n"
                        "    challenge: http-01\n",
                        extra="gateway_config: %s\n" % gw.path))
-r = certmgr(conf, "--once", binary=certmgr_bin())
+r = certmgr(conf, "--once")
 ok(r.returncode == 0, "http-01 through the gateway's plain listener (exit 0)", r.stderr)
 like(r.stderr, r"site: valid until .*renewal was due at", "the placeholder was due (33% rule)")
 like(r.stderr, r"site: http-01: %s/[A-Za-z0-9_-]+ written" % re.escape(webroot),
@@ -107,7 +107,7 @@ conf2 = write(os.path.join(wd, "certmgr2.yaml"),
                         "    http: { webroot: %s }\n" % webroot,
                         extra="reload: { command: [\"/bin/sh\", \"-c\", \"echo reloading; "
                               "touch %s\"] }\n" % flag))
-r = certmgr(conf2, "--once", "--force-renew", "site", binary=certmgr_bin())
+r = certmgr(conf2, "--once", "--force-renew", "site")
 ok(r.returncode == 0 and os.path.exists(flag), "reload.command runs after an install", r.stderr)
 like(r.stderr, r"reload: \| reloading", "... and its output is logged")
 gw.stop()

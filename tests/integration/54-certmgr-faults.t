@@ -108,7 +108,7 @@ is_([l for l in seen if "/order-plz" in l], ["POST /order-plz 429", "POST /order
 n = acme_requests(r.stderr)
 if n:
     diag("issuance through the proxy: %d ACME requests counted by certmgr, %d seen by the proxy "
-         "(+1 directory GET per pass)" % (n[0][0], len(seen)))
+         "(the proxy also sees the directory GET of the pass)" % (n[0][0], len(seen)))
 stop(pp)
 
 directory, plog, pp = proxy("rl2", 1, 3600)
@@ -122,8 +122,9 @@ like(r.stderr, r"ratelong: newOrder: the CA asks to wait 3600s \(Retry-After\)",
 st = json.load(open(os.path.join(state, "acme", "status.json")))["certs"]["ratelong"]
 ok(st["next_attempt"] >= int(time.time()) + 3500, "... and the next attempt honours it", st)
 clean(state, "ratelong", "429 + Retry-After: 3600")
-d = spawn([certmgr_dns_bin(), "-c", conf], "ratelong-daemon")
-ok(wait_for(lambda: "waiting for the retry time" in read_log(d), 20),
+d = spawn([certmgr_bin(), "-c", conf], "ratelong-daemon")
+ok(wait_for(lambda: "next pass in" in read_log(d), 20) and
+   "waiting for the retry time" in read_log(d),
    "the daemon does not ask before the CA's Retry-After", read_log(d))
 like(read_log(d), r"next pass in (3[0-5]\d\d|3600)s", "... and sleeps until then")
 rc = stop(d, signal.SIGTERM, 10)

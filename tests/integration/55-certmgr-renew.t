@@ -83,7 +83,7 @@ state = os.path.join(wd, "daemon")
 a = slot(state, "a", ["a.example.test"], 1 * day, 89 * day)
 good = acme_yaml(pb, state, dns_cert("a", ["a.example.test"], hook, pb))
 conf = write(os.path.join(wd, "daemon.yaml"), good)
-d = spawn([certmgr_dns_bin(), "-c", conf], "daemon")
+d = spawn([certmgr_bin(), "-c", conf], "daemon")
 ok(wait_for(lambda: re.search(r"next pass in \d+s", read_log(d)), 20),
    "daemon: nothing due, it sleeps (at most an hour)", read_log(d))
 like(read_log(d), r"next pass in (3[0-5]\d\d|3600|[1-2]?\d{1,3})s", "... an hour at most")

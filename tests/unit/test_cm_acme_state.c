@@ -5,7 +5,7 @@
  * what cm_installed_read sees, metrics.prom, the command runner (exit
  * status, output cap, timeout), and the challenge providers: the http-01
  * webroot file, the exec hook's arguments, and the calls to certmgr/cm_dns.c
- * (a private test double here: the real one lives on another branch).
+ * (a cmocka double here, to see exactly what certmgr asks of it).
  */
 #include <sys/stat.h>
 #include <stdarg.h>
@@ -155,7 +155,7 @@ test_dirs_modes_and_lock(void **state)
     (void)state;
     cfg_init(&cfg, &cert, NULL, 0);
     assert_int_equal(cm_state_dirs(&cfg), PC_OK);
-    assert_int_equal(mode_of("acme"), 0700);
+    assert_int_equal(mode_of("acme"), 0711);
     assert_int_equal(mode_of("acme/orders"), 0700);
     assert_int_equal(mode_of("certs"), 0755);
     assert_int_equal(cm_state_lock(&cfg, &fd1), PC_OK);

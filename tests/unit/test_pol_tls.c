@@ -256,7 +256,17 @@ test_tls_session_tickets(void **state)
     pol_tls_clear(&t);
     tls_ok("profile: modern\nsession_tickets: {}\n", &t);
     assert_int_equal(t.ticket_rotate_ms, 43200000);
+    assert_int_equal(t.ticket_count, 1); /* one ticket per full handshake by default */
     pol_tls_clear(&t);
+    tls_ok("profile: modern\nsession_tickets: {rotate: 1h, count: 4}\n", &t);
+    assert_int_equal(t.ticket_count, 4);
+    pol_tls_clear(&t);
+    tls_ok("profile: modern\n", &t);
+    assert_int_equal(t.ticket_count, 1);
+    pol_tls_clear(&t);
+    tls_error("profile: modern\nsession_tickets: {count: 0}\n", "tls.yaml:2:", "count");
+    tls_error("profile: modern\nsession_tickets: {count: 5}\n", "tls.yaml:2:", "count");
+    tls_error("profile: modern\nsession_tickets: {rotate: 1h, cnt: 2}\n", "tls.yaml:2:", "cnt");
 }
 
 static void

@@ -123,6 +123,7 @@ signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
 def spawn(cmd, name, env=None, cwd=None):
     """Start cmd in its own process group, output to WORKDIR/name.log."""
     log = open(os.path.join(workdir(), name + ".log"), "ab")
+    start = log.seek(0, os.SEEK_END)  # a name used again: this process's output only
     e = dict(os.environ)
     e.pop("SSL_CERT_FILE", None)
     e.pop("SSL_CERT_DIR", None)
@@ -131,6 +132,7 @@ def spawn(cmd, name, env=None, cwd=None):
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=e, cwd=cwd,
                          start_new_session=True)
     p.logfile = log.name
+    p.logstart = start
     p.name = name
     _procs.append(p)
     return p
@@ -146,6 +148,7 @@ def stop(p, sig=signal.SIGTERM, wait=10):
 
 def read_log(p):
     with open(p.logfile, "rb") as f:
+        f.seek(getattr(p, "logstart", 0))
         return f.read().decode("utf-8", "replace")
 
 
@@ -1049,23 +1052,16 @@ def dns_wait(fqdn, value, resolvers, timeout_ms):
 # ACME: pebble + pebble-challtestsrv and portcullis-certmgr
 # (tests/integration/5x-certmgr-*.t)
 
-def certmgr_dns_bin():
-    """portcullis-certmgr with a working DNS propagation check: the real binary
-    once certmgr/cm_dns.c is merged; until then the build linked with the test
-    double tests/integration/lib/cm_dns_double.c (see the Makefile)."""
-    if os.path.exists(os.path.join(ROOT, "certmgr", "cm_dns.c")):
-        return certmgr_bin()
-    return os.path.join(BUILD, "tests", "portcullis-certmgr-dnsdouble")
-
-
 class Pebble:
     """pebble (the ACME test CA) and pebble-challtestsrv (its DNS) on loopback
     ports picked here.  pebble's API certificate comes from a throw-away CA
     made with openssl (Debian's pebble ships none); certmgr trusts it through
     acme.ca_file.  http01_port: where pebble's VA dials for http-01 (the
-    gateway's plain listener in the http-01 test)."""
+    gateway's plain listener in the http-01 test); dnsserver: the DNS server
+    pebble's VA asks ("IP:port", default challtestsrv's)."""
 
-    def __init__(self, name="pebble", eab=None, nosleep=True, nonce_reject=0, http01_port=None):
+    def __init__(self, name="pebble", eab=None, nosleep=True, nonce_reject=0, http01_port=None,
+                 dnsserver=None):
         self.name = name
         self.pki = ServerPKI(os.path.join(workdir(), name + "-pki"), "Pebble API test CA")
         self.cert, self.key = self.pki.issue(name + "-api", ["localhost"])
@@ -1096,7 +1092,7 @@ class Pebble:
         if nonce_reject is not None:
             env["PEBBLE_WFE_NONCEREJECT"] = str(nonce_reject)
         self.proc = spawn(["pebble", "-config", self.config, "-dnsserver",
-                           "127.0.0.1:%d" % self.dns], name, env=env, cwd=workdir())
+                           dnsserver or "127.0.0.1:%d" % self.dns], name, env=env, cwd=workdir())
         if not wait_port(self.port, 15, proc=self.proc):
             raise RuntimeError("pebble did not start: " + read_log(self.proc))
         self.directory = "https://127.0.0.1:%d/dir" % self.port
@@ -1186,7 +1182,7 @@ def certmgr(config_path, *args, env=None, timeout=240, binary=None):
     """portcullis-certmgr -c config_path ARGS to completion (CompletedProcess).
     A sanitizer report in its output (SANITIZE=1 builds) is a failed assertion
     of its own, whatever the exit status the test expects."""
-    r = run([binary or certmgr_dns_bin(), "-c", config_path] + list(args), env=env,
+    r = run([binary or certmgr_bin(), "-c", config_path] + list(args), env=env,
             timeout=timeout)
     if re.search(r"(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:", r.stderr):
         ok(False, "portcullis-certmgr %s: sanitizer report" % " ".join(args), r.stderr)
