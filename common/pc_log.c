@@ -1,8 +1,12 @@
 /*
  * Diagnostic log.  See pc_log.h.
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +15,7 @@
 #include <unistd.h>
 
 #include "pc_log.h"
+#include "pc_str.h"
 
 #define LOG_PREFIX_MAX 64   /* program name shown on each line */
 #define LOG_MSG_MAX    2048 /* one diagnostic line; longer ones are cut */
@@ -19,6 +24,7 @@ static char log_prog[LOG_PREFIX_MAX] = "portcullis";
 static atomic_int log_level = LOG_INFO;
 static atomic_int log_fd = 2;
 static atomic_int log_plain = 0;
+static atomic_int log_journal = 0; /* fd 2 is systemd's journal stream */
 static __thread char *cap_buf;
 static __thread size_t cap_size;
 
@@ -55,11 +61,34 @@ pc_log_set_plain(int plain)
     atomic_store(&log_plain, plain);
 }
 
+/*
+ * Whether `fd` is the stream systemd connected to the journal: it says so in
+ * JOURNAL_STREAM="DEV:INODE" (systemd.exec(5)), which children inherit even
+ * when their stderr goes elsewhere, hence the comparison.
+ */
+static bool
+is_journal_stream(int fd)
+{
+    const char *e = getenv("JOURNAL_STREAM"), *colon = NULL;
+    uint64_t dev, ino;
+    struct stat st;
+
+    if (e != NULL)
+        colon = strchr(e, ':');
+    if (colon == NULL)
+        return false;
+    if (pc_parse_u64(e, (size_t)(colon - e), UINT64_MAX, &dev) != 0 ||
+        pc_parse_u64(colon + 1, strlen(colon + 1), UINT64_MAX, &ino) != 0)
+        return false;
+    return fstat(fd, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
 void
 pc_log_init(const char *progname, int level)
 {
     snprintf(log_prog, sizeof(log_prog), "%s", progname);
     atomic_store(&log_level, level);
+    atomic_store(&log_journal, is_journal_stream(2));
 }
 
 void
@@ -128,6 +157,10 @@ pc_log(int level, const char *fmt, ...)
     if (atomic_load(&log_plain)) {
         off = 0;
         n = snprintf(line, sizeof(line), "%s: ", log_prog);
+    } else if (atomic_load(&log_journal) && atomic_load(&log_fd) == 2) {
+        /* sd-daemon(3) "<N>" prefix: the journal keeps the priority, time and pid itself */
+        off = 0;
+        n = snprintf(line, sizeof(line), "<%d>%s: ", level, level_name(level));
     } else {
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);

@@ -2,8 +2,10 @@
  * Diagnostic log: one line per event on stderr (the journal under systemd)
  * or a file, written with a single write(2) so lines from threads never
  * interleave.  Levels are syslog's (LOG_ERR, LOG_WARNING, LOG_INFO,
- * LOG_DEBUG).  Never pass secrets; pass untrusted strings through
- * pc_log_esc().  The access log is separate (gateway/gw_accesslog.c).
+ * LOG_DEBUG).  When stderr is systemd's journal stream ($JOURNAL_STREAM,
+ * checked by pc_log_init), lines carry an sd-daemon(3) "<N>" priority prefix
+ * instead of the time and pid, so `journalctl -p warning` works.  Never pass secrets; pass
+ * untrusted strings through pc_log_esc().  The access log is separate (gateway/gw_accesslog.c).
  */
 #ifndef PC_LOG_H
 #define PC_LOG_H

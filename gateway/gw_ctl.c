@@ -1,7 +1,11 @@
 /*
  * The control socket: a unix stream socket next to the pid file (its name
- * with ".sock" for ".pid"), mode 0600, owned by the gateway's user, served
- * by the control thread.  `portcullis-admin reload` connects, writes
+ * with ".sock" for ".pid"), mode 0660, owned by the gateway's user and
+ * group, served by the control thread.  The group may ask for a reload:
+ * under the Debian package portcullis-certmgr is a member of group
+ * portcullis so that it can reload the gateway after a renewal (a SIGHUP
+ * cannot cross from one user to another).  Its directory (/run/portcullis,
+ * 0750) keeps everyone else out.  `portcullis-admin reload` connects, writes
  * "reload\n" and reads one line back: "ok generation N" or
  * "refused: <reasons>".  The same reload as SIGHUP; this one answers.
  */
@@ -152,7 +156,7 @@ gw_ctl_start(h2o_loop_t *loop, const char *pid_file, const char *user,
     (void)unlink(sun.sun_path); /* a stale one: the pid file lock says we are alone */
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-        chmod(sun.sun_path, 0600) != 0 || listen(fd, 16) != 0) {
+        chmod(sun.sun_path, 0660) != 0 || listen(fd, 16) != 0) {
         pc_log(LOG_ERR, "control socket %s: %s", sun.sun_path, strerror(errno));
         if (fd != -1)
             close(fd);

@@ -290,8 +290,10 @@ fetcher_main(void *arg)
             fetch_one(due);
             continue;
         }
-        if (poll(&pfd, 1, (int)(wake > now ? wake - now : 0)) > 0)
-            (void)read(jw.efd, &v, sizeof(v));
+        if (poll(&pfd, 1, (int)(wake > now ? wake - now : 0)) > 0 &&
+            read(jw.efd, &v, sizeof(v)) < 0) {
+            /* EAGAIN: another wakeup drained it; the loop looks again either way */
+        }
     }
     return NULL;
 }

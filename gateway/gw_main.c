@@ -24,6 +24,7 @@
 #include "common/pc_log.h"
 #include "common/pc_mem.h"
 #include "common/pc_rcu.h"
+#include "common/pc_sdnotify.h"
 #include "gateway/gw.h"
 
 #define GW_DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
@@ -243,6 +244,8 @@ reload_gen(void)
     struct gw_gen *g = NULL;
     int *fds = NULL, rc;
 
+    /* systemd (Type=notify) shows "reloading" until the READY=1 below */
+    (void)pc_sdnotify_reloading("reloading the configuration");
     pc_log(LOG_INFO, "reload: loading %s", proc.config_path);
     rc = pol_config_load(proc.config_path, &cfg, &errs);
     if (rc != PC_OK) {
@@ -281,12 +284,17 @@ reload_gen(void)
     proc.reloads_ok++;
     free(fds);
     pc_log(LOG_INFO, "reload: generation %lu is serving (%zu route(s))", g->id, g->cfg->nroutes);
+    (void)pc_sdnotify_sendf("READY=1\nSTATUS=serving: generation %lu, %zu route(s)", g->id,
+                            g->cfg->nroutes);
     return PC_OK;
 fail:
     pol_config_free(cfg);
     free(fds);
     proc.reloads_failed++;
     pc_log(LOG_ERR, "reload refused: keeping generation %lu", proc.current->id);
+    (void)pc_sdnotify_sendf("READY=1\nSTATUS=serving: generation %lu (the last reload was "
+                            "refused, see the log)",
+                            proc.current->id);
     return rc;
 }
 
@@ -313,6 +321,7 @@ begin_shutdown(void)
     if (proc.stopping)
         return;
     proc.stopping = true;
+    (void)pc_sdnotify_send("STOPPING=1\nSTATUS=draining");
     pc_log(LOG_INFO, "shutting down: draining generation %lu", proc.current->id);
     gw_gen_drain(proc.current);
     /* refuse new connections now: the workers close their own dup()s */
@@ -469,6 +478,10 @@ serve(struct pol_config *cfg, bool foreground)
            proc.current->cfg->nroutes);
     report_ready(ready_fd, 0);
     ready_fd = -1;
+    /* listeners bound, workers accepting: systemd may call the unit started */
+    (void)pc_sdnotify_sendf("READY=1\nSTATUS=serving: generation %lu, %zu listener(s), %zu "
+                            "route(s)",
+                            proc.current->id, proc.current->nlisteners, proc.current->cfg->nroutes);
     while (!loop_done)
         h2o_evloop_run(proc.loop, INT32_MAX);
     rc = PC_OK;
