@@ -19,7 +19,9 @@ def rl(rate, burst, fail):
             % (rate, burst, fail))
 routes = (rig.route("deny", "api.gw.test", "/deny/", extra=rl("100/s", 100, "deny")) +
           rig.route("allow", "api.gw.test", "/allow/", extra=rl("100/s", 100, "allow")) +
-          rig.route("local", "api.gw.test", "/local/", extra=rl("1/m", 3, "local")))
+          rig.route("local", "api.gw.test", "/local/", extra=rl("1/m", 3, "local")) +
+          # its key lives for minutes (a 100/s key expires 10 ms after one request)
+          rig.route("slow", "api.gw.test", "/slow/", extra=rl("1/m", 10, "deny")))
 cfg = rig.config(routes, extra="redis:\n  url: \"redis://:s3cret-pw@127.0.0.1:%d/2\"\n"
                                "  timeout: 100ms\n" % redis.port)
 gw = Gateway(cfg)
@@ -29,7 +31,7 @@ def get(path):
     r.elapsed = time.time() - t0
     return r
 
-is_(get("/deny/x").status, 200, "Redis with a password (requirepass), db 2: 200")
+is_(get("/slow/x").status, 200, "Redis with a password (requirepass), db 2: 200")
 ok(int(redis.cli("-n", "2", "DBSIZE", password="s3cret-pw") or 0) >= 1, "the key is in db 2")
 unlike(gw.log(), "s3cret-pw", "the Redis password never appears in the log")
 
