@@ -34,7 +34,7 @@ struct gw_folded {
     uint64_t hs_fail[GW_HS_MAX];
     uint64_t h2_abuse_closed;
     bool redis; /* a generation had redis: */
-    uint64_t r_commands, r_errors, r_timeouts, r_down, r_breaker, r_reconnects;
+    uint64_t r_commands, r_errors, r_timeouts, r_graced, r_down, r_breaker, r_reconnects;
     uint64_t r_lat[12], r_lat_count, r_lat_sum_us;
     uint64_t r_breaker_open; /* workers whose breaker is open now (live generations only) */
 };
@@ -134,6 +134,7 @@ add_gen(struct gw_folded *f, struct gw_gen *g)
             f->r_commands += ld((_Atomic uint64_t *)(uintptr_t)&rs->commands);
             f->r_errors += ld((_Atomic uint64_t *)(uintptr_t)&rs->errors);
             f->r_timeouts += ld((_Atomic uint64_t *)(uintptr_t)&rs->timeouts);
+            f->r_graced += ld((_Atomic uint64_t *)(uintptr_t)&rs->graced);
             f->r_down += ld((_Atomic uint64_t *)(uintptr_t)&rs->down);
             f->r_breaker += ld((_Atomic uint64_t *)(uintptr_t)&rs->breaker_rejects);
             f->r_reconnects += ld((_Atomic uint64_t *)(uintptr_t)&rs->reconnects);
@@ -182,6 +183,7 @@ folded_merge(struct gw_folded *dst, const struct gw_folded *src)
     dst->r_commands += src->r_commands;
     dst->r_errors += src->r_errors;
     dst->r_timeouts += src->r_timeouts;
+    dst->r_graced += src->r_graced;
     dst->r_down += src->r_down;
     dst->r_breaker += src->r_breaker;
     dst->r_reconnects += src->r_reconnects;
@@ -324,6 +326,13 @@ render_redis(struct pc_buf *b, const struct gw_folded *f)
                 "portcullis_redis_failures_total{kind=\"breaker_open\"} %llu\n",
                 (unsigned long long)f->r_errors, (unsigned long long)f->r_timeouts,
                 (unsigned long long)f->r_down, (unsigned long long)f->r_breaker);
+    pc_buf_addf(b,
+                "# HELP portcullis_redis_late_reads_total Charges whose reply was already in "
+                "the socket when redis.timeout passed (a busy event loop, not a slow Redis): "
+                "read one loop turn later instead of failing.\n"
+                "# TYPE portcullis_redis_late_reads_total counter\n"
+                "portcullis_redis_late_reads_total %llu\n",
+                (unsigned long long)f->r_graced);
     pc_buf_addf(b,
                 "# HELP portcullis_redis_reconnects_total Reconnections to Redis.\n"
                 "# TYPE portcullis_redis_reconnects_total counter\n"

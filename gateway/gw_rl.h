@@ -141,7 +141,8 @@ struct gw_redis_stats {
     _Atomic uint64_t commands; /* sent: charges, NOSCRIPT loads/retries, handshakes, probes */
     _Atomic uint64_t errors;   /* replies with an error, bad replies */
     _Atomic uint64_t timeouts;
-    _Atomic uint64_t down; /* failed for want of a connection (at once, or lost with it) */
+    _Atomic uint64_t graced; /* timers that waited a loop turn for a reply already received */
+    _Atomic uint64_t down;   /* failed for want of a connection (at once, or lost with it) */
     _Atomic uint64_t breaker_rejects;
     _Atomic uint64_t reconnects; /* connection attempts after the first */
     _Atomic uint64_t lat[12];    /* latency buckets, see gw_redis_lat_le_us */
