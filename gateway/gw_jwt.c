@@ -9,10 +9,9 @@
  */
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "authn/authn_jwt.h"
 #include "common/pc_log.h"
+#include "common/pc_sha256.h"
 #include "common/pc_str.h"
 #include "gateway/gw.h"
 
@@ -266,7 +265,7 @@ verify_and_continue(struct gw_req *r, bool may_park)
     ks = gw_jwks_keys(j, now_ms);
     if (ks == NULL)
         return deny_token(r, AUTHN_JWT_NO_KEYS);
-    if (EVP_Digest(tok, toklen, hash, NULL, EVP_sha256(), NULL) != 1)
+    if (pc_sha256(tok, toklen, hash) != 0)
         return deny_token(r, AUTHN_JWT_MALFORMED);
     c = authn_tcache_get(w->tcache, iss->index, hash, now, (int64_t)(iss->leeway_ms / 1000), ks);
     if (c == NULL) {

@@ -14,8 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "common/pc_sha256.h"
 #include "common/pc_str.h"
 #include "gateway/gw.h"
 #include "gateway/gw_rl.h"
@@ -83,7 +82,7 @@ fill_key(struct gw_req *r)
         n = snprintf(k, GW_RL_KEY_MAX, "pc:{%s}:a:%s", r->route->name, gw_conn_peer_ip(r));
     } else if (id != NULL) {
         /* who called stays out of Redis and out of the access log */
-        EVP_Digest(id, strlen(id), md, NULL, EVP_sha256(), NULL);
+        pc_sha256(id, strlen(id), md);
         pc_hex(hex, md, 16);
         n = snprintf(k, GW_RL_KEY_MAX, "pc:{%s}:%s:%s", r->route->name, kind, hex);
     } else {
@@ -91,7 +90,7 @@ fill_key(struct gw_req *r)
     }
     r->rl_key = k;
     r->rl_keylen = n > 0 && n < GW_RL_KEY_MAX ? (size_t)n : strlen(k);
-    EVP_Digest(k, r->rl_keylen, md, NULL, EVP_sha256(), NULL);
+    pc_sha256(k, r->rl_keylen, md);
     memcpy(&r->rl_hash, md, sizeof(r->rl_hash));
 }
 

@@ -16,6 +16,7 @@
 #include "common/pc_err.h"
 #include "common/pc_rand.h"
 #include "common/pc_rcu.h"
+#include "common/pc_sha256.h"
 #include "common/pc_str.h"
 
 #define S(x) x, sizeof(x) - 1
@@ -232,10 +233,52 @@ test_fastrand_varies_per_call_and_thread(void **state)
     assert_true(x != y); /* each thread seeds its own state from getrandom */
 }
 
+/* FIPS 180-2 vectors, and the same digest from several threads at once */
+static const unsigned char sha_abc[PC_SHA256_LEN] = {
+    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+    0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+static const unsigned char sha_empty[PC_SHA256_LEN] = {
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+
+static void *
+sha_thread(void *arg)
+{
+    unsigned char md[PC_SHA256_LEN];
+    int i, bad = 0;
+
+    (void)arg;
+    for (i = 0; i < 1000; i++)
+        bad |= pc_sha256("abc", 3, md) != 0 || memcmp(md, sha_abc, sizeof(md)) != 0;
+    return bad ? (void *)1 : NULL;
+}
+
+static void
+test_sha256_vectors(void **state)
+{
+    unsigned char md[PC_SHA256_LEN];
+    pthread_t t[4];
+    void *ret;
+    int i;
+
+    (void)state;
+    assert_int_equal(pc_sha256("abc", 3, md), 0);
+    assert_memory_equal(md, sha_abc, sizeof(md));
+    assert_int_equal(pc_sha256("", 0, md), 0);
+    assert_memory_equal(md, sha_empty, sizeof(md));
+    for (i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, sha_thread, NULL), 0);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], &ret), 0);
+        assert_null(ret);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_parse_u64_accepts_digits),
         cmocka_unit_test(test_parse_u64_rejects_garbage),
         cmocka_unit_test(test_parse_duration_units),
