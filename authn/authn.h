@@ -29,7 +29,8 @@ struct authn_peer {
     const char *subject;      /* RFC 2253 subject DN */
     unsigned char sha256[32]; /* of the DER certificate */
     char sha256_hex[65];
-    char x5t_s256[44]; /* base64url(sha256): RFC 8705 cnf."x5t#S256" */
+    char id_hash_hex[33]; /* hex of SHA-256(identity)[0..16): rate-limit keys, never the identity */
+    char x5t_s256[44];    /* base64url(sha256): RFC 8705 cnf."x5t#S256" */
     unsigned char serial[AUTHN_SERIAL_MAX];
     size_t serial_len;
     char serial_hex[2 * AUTHN_SERIAL_MAX + 1];

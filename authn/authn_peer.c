@@ -16,6 +16,7 @@
 #include "common/pc_err.h"
 #include "common/pc_limits.h"
 #include "common/pc_mem.h"
+#include "common/pc_sha256.h"
 #include "common/pc_str.h"
 
 struct name_list {
@@ -179,6 +180,14 @@ authn_peer_new(X509 *cert, struct authn_peer **out)
         goto out;
     }
     pc_hex(p->sha256_hex, p->sha256, 32);
+    {
+        unsigned char idmd[PC_SHA256_LEN];
+        if (pc_sha256(p->identity, strlen(p->identity), idmd) != 0) {
+            rc = PC_ERR_CRYPTO;
+            goto out;
+        }
+        pc_hex(p->id_hash_hex, idmd, 16);
+    }
     pc_b64url_encode(p->x5t_s256, p->sha256, 32);
     if (authn_cert_revocation_key(cert, p->issuer_id, p->serial, &p->serial_len) != PC_OK)
         goto out;

@@ -341,6 +341,7 @@ struct gw_gen {
     size_t nupstreams;
     struct gw_jwks **jwks;        /* per issuer */
     struct gw_gcra_spec *rl_spec; /* per route (unused for routes without rate_limit) */
+    h2o_iovec_t *rl_policy;       /* per route: its RateLimit-Policy value (len 0: no limit) */
     struct pol_redis redis;       /* cfg->redis with the host resolved to an address */
     h2o_iovec_t hsts;             /* Strict-Transport-Security value; len 0: none */
     char hsts_buf[96];
@@ -433,6 +434,8 @@ int gw_req_after_jwt(struct gw_req *r);
 int gw_rl_stage(struct gw_req *r);
 /** RateLimit-Policy, RateLimit and Retry-After on a limited route's response. */
 void gw_rl_add_headers(struct gw_req *r);
+/** The RateLimit-Policy value of a route (`"NAME";q=BURST;w=WINDOW_S`), malloc'ed. */
+h2o_iovec_t gw_rl_policy_value(const char *route, const struct gw_gcra_spec *s);
 /** Free the in-process limiter (process exit). */
 void gw_rl_shutdown(void);
 /** The client's address as text, computed once per connection. */

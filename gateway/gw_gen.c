@@ -147,9 +147,12 @@ gw_gen_new(struct pol_config *cfg, const int *fds, struct gw_gen **out)
         g->hsts = h2o_iovec_init(g->hsts_buf, (size_t)n);
     }
     g->rl_spec = pc_xcalloc(cfg->nroutes + 1, sizeof(*g->rl_spec));
+    g->rl_policy = pc_xcalloc(cfg->nroutes + 1, sizeof(*g->rl_policy));
     for (i = 0; i < cfg->nroutes; i++)
-        if (cfg->routes[i].rate_limit != NULL)
+        if (cfg->routes[i].rate_limit != NULL) {
             gw_gcra_spec_from(cfg->routes[i].rate_limit, &g->rl_spec[i]);
+            g->rl_policy[i] = gw_rl_policy_value(cfg->routes[i].name, &g->rl_spec[i]);
+        }
     register_hosts(g);
     g->listeners = pc_xcalloc(cfg->nlisteners, sizeof(*g->listeners));
     g->nlisteners = cfg->nlisteners;
@@ -250,6 +253,10 @@ gw_gen_free(struct gw_gen *g)
     free(g->jwks);
     free(g->upstream_ssl);
     free(g->upstream_addr);
+    if (g->rl_policy != NULL && g->cfg != NULL)
+        for (j = 0; j < g->cfg->nroutes; j++)
+            free(g->rl_policy[j].base);
+    free(g->rl_policy);
     free(g->rl_spec);
     pol_config_free(g->cfg);
     free(g);

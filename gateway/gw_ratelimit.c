@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/pc_limits.h"
+#include "common/pc_mem.h"
 #include "common/pc_sha256.h"
 #include "common/pc_str.h"
 #include "gateway/gw.h"
@@ -53,45 +55,71 @@ gw_rl_shutdown(void)
     rlocal = NULL;
 }
 
+/* Decimal digits of v at p; returns the end. */
+static char *
+put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static char *
+put_str(char *p, const char *s, size_t len)
+{
+    memcpy(p, s, len);
+    return p + len;
+}
+
+/*
+ * The key: pc:{ROUTE}:i:HASH (identity), :s:HASH (token subject), :a:IP, or
+ * :r.  ROUTE is at most PC_CONF_MAX_NAME bytes, HASH 32 hex digits, IP at
+ * most 47 bytes: far below GW_RL_KEY_MAX.
+ */
 static void
 fill_key(struct gw_req *r)
 {
     const struct pol_ratelimit *rl = r->route->rate_limit;
-    unsigned char md[32];
-    char hex[33], *k = h2o_mem_alloc_pool(&r->req->pool, GW_RL_KEY_MAX);
-    const char *id = NULL, *kind = "";
-    int n;
+    unsigned char md[PC_SHA256_LEN];
+    char hex[33], *k = h2o_mem_alloc_pool(&r->req->pool, GW_RL_KEY_MAX), *p = k;
+    const char *ip;
 
+    p = put_str(p, "pc:{", 4);
+    p = put_str(p, r->route->name, strlen(r->route->name));
+    p = put_str(p, "}:", 2);
     switch (rl->key) {
     case POL_RL_KEY_IDENTITY:
-        id = r->peer->identity;
-        kind = "i";
+        /* who called stays out of Redis and out of the access log; hashed
+         * once per connection */
+        p = put_str(p, "i:", 2);
+        p = put_str(p, r->peer->id_hash_hex, 32);
         break;
-    case POL_RL_KEY_SUBJECT:
-        id = r->sub != NULL ? r->sub : ""; /* policy requires a jwt block for this key */
-        kind = "s";
+    case POL_RL_KEY_SUBJECT: {
+        const char *sub = r->sub != NULL ? r->sub : ""; /* policy requires a jwt block */
+        pc_sha256(sub, strlen(sub), md);
+        pc_hex(hex, md, 16);
+        p = put_str(p, "s:", 2);
+        p = put_str(p, hex, 32);
         break;
+    }
     case POL_RL_KEY_IP:
-        kind = "a";
+        ip = gw_conn_peer_ip(r);
+        p = put_str(p, "a:", 2);
+        p = put_str(p, ip, strlen(ip));
         break;
     case POL_RL_KEY_ROUTE:
-        kind = "r";
+        *p++ = 'r';
         break;
     }
-    if (rl->key == POL_RL_KEY_IP) {
-        n = snprintf(k, GW_RL_KEY_MAX, "pc:{%s}:a:%s", r->route->name, gw_conn_peer_ip(r));
-    } else if (id != NULL) {
-        /* who called stays out of Redis and out of the access log */
-        pc_sha256(id, strlen(id), md);
-        pc_hex(hex, md, 16);
-        n = snprintf(k, GW_RL_KEY_MAX, "pc:{%s}:%s:%s", r->route->name, kind, hex);
-    } else {
-        n = snprintf(k, GW_RL_KEY_MAX, "pc:{%s}:r", r->route->name);
-    }
+    *p = '\0';
     r->rl_key = k;
-    r->rl_keylen = n > 0 && n < GW_RL_KEY_MAX ? (size_t)n : strlen(k);
-    pc_sha256(k, r->rl_keylen, md);
-    memcpy(&r->rl_hash, md, sizeof(r->rl_hash));
+    r->rl_keylen = (size_t)(p - k);
 }
 
 static int
@@ -110,8 +138,12 @@ charge_local(struct gw_req *r, const char *why)
 {
     struct gw_gcra_result res;
     uint64_t now_us = h2o_now(r->w->loop) * 1000;
+    unsigned char md[PC_SHA256_LEN];
 
     r->rl_backend = why;
+    /* the in-process limiter's index (only it needs one) */
+    pc_sha256(r->rl_key, r->rl_keylen, md);
+    memcpy(&r->rl_hash, md, sizeof(r->rl_hash));
     gw_rlocal_charge(gw_rlocal_get(), r->rl_hash, &r->w->gen->rl_spec[r->route->index], now_us,
                      &res);
     return decide(r, &res);
@@ -192,32 +224,47 @@ gw_rl_stage(struct gw_req *r)
 
 /* RateLimit-Policy / RateLimit (draft-ietf-httpapi-ratelimit-headers) and
  * Retry-After, on every response of a limited route. */
+h2o_iovec_t
+gw_rl_policy_value(const char *route, const struct gw_gcra_spec *s)
+{
+    uint64_t window_s = (s->interval_us * s->burst + 999999) / 1000000;
+    char *v = pc_xmalloc(PC_CONF_MAX_NAME + 64), *p = v;
+
+    *p++ = '"';
+    p = put_str(p, route, strlen(route));
+    p = put_str(p, "\";q=", 4);
+    p = put_u64(p, s->burst);
+    p = put_str(p, ";w=", 3);
+    p = put_u64(p, window_s != 0 ? window_s : 1);
+    return h2o_iovec_init(v, (size_t)(p - v));
+}
+
 void
 gw_rl_add_headers(struct gw_req *r)
 {
-    const struct gw_gcra_spec *s = &r->w->gen->rl_spec[r->route->index];
+    const h2o_iovec_t *policy = &r->w->gen->rl_policy[r->route->index];
     h2o_req_t *req = r->req;
-    uint64_t window_s = (s->interval_us * s->burst + 999999) / 1000000, reset_s;
-    char *v;
-    int n;
+    size_t namelen = strlen(r->route->name);
+    char *v, *p;
 
     if (!r->rl_done)
         return;
-    v = h2o_mem_alloc_pool(&req->pool, 160);
-    n = snprintf(v, 160, "\"%s\";q=%llu;w=%llu", r->route->name, (unsigned long long)s->burst,
-                 (unsigned long long)(window_s != 0 ? window_s : 1));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL, v,
-                          (size_t)n);
-    reset_s = (r->rl.reset_us + 999999) / 1000000;
-    v = h2o_mem_alloc_pool(&req->pool, 160);
-    n = snprintf(v, 160, "\"%s\";r=%llu;t=%llu", r->route->name,
-                 (unsigned long long)r->rl.remaining, (unsigned long long)reset_s);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL,
+                          policy->base, policy->len);
+    p = v = h2o_mem_alloc_pool(&req->pool, namelen + 64);
+    *p++ = '"';
+    p = put_str(p, r->route->name, namelen);
+    p = put_str(p, "\";r=", 4);
+    p = put_u64(p, r->rl.remaining);
+    p = put_str(p, ";t=", 3);
+    p = put_u64(p, (r->rl.reset_us + 999999) / 1000000);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, v,
-                          (size_t)n);
+                          (size_t)(p - v));
     if (!r->rl.allowed) {
         uint64_t ra = (r->rl.retry_after_us + 999999) / 1000000;
-        v = h2o_mem_alloc_pool(&req->pool, 24);
-        n = snprintf(v, 24, "%llu", (unsigned long long)(ra != 0 ? ra : 1));
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v, (size_t)n);
+        p = v = h2o_mem_alloc_pool(&req->pool, 24);
+        p = put_u64(p, ra != 0 ? ra : 1);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v,
+                       (size_t)(p - v));
     }
 }

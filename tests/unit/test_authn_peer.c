@@ -63,6 +63,10 @@ test_identity_prefers_spiffe_uri(void **state)
     (void)state;
     assert_int_equal(p->kind, AUTHN_ID_URI);
     assert_string_equal(p->identity, "spiffe://example.com/ns/prod/sa/web");
+    /* the rate-limit key part: SHA-256 of the identity, 16 bytes in hex (the
+     * same keys as before it was cached per connection: a rolling upgrade
+     * keeps the buckets in a shared Redis) */
+    assert_string_equal(p->id_hash_hex, "3bc31a39ab0e085ad8efa1cbebce51b7");
     assert_int_equal(p->names.nuri, 1);
     assert_int_equal(p->names.ndns, 1);
     assert_int_equal(p->names.nemail, 1);
