@@ -16,7 +16,7 @@
 
 #define TLS_HSTS_MAX_AGE_MAX 315360000 /* ten years, seconds */
 #define TLS_PRELOAD_MIN_AGE  31536000  /* one year: the preload list's own rule */
-#define TLS_ROTATE_DEFAULT   43200000  /* session ticket key rotation: 12h */
+#define TLS_ROTATE_DEFAULT   43200000  /* stateless ticket key rotation when asked for: 12h */
 #define TLS_TICKETS_DEFAULT  1         /* TLS 1.3 tickets per full handshake */
 #define TLS_TICKETS_MAX      4
 #define TLS_ROTATE_MIN       60000     /* 1m */
@@ -30,7 +30,7 @@ pol_tls_default(struct pol_tls *t)
     memset(t, 0, sizeof(*t));
     t->profile = POL_TLS_INTERMEDIATE;
     t->groups = pc_xstrdup("X25519:P-256:P-384");
-    t->ticket_rotate_ms = TLS_ROTATE_DEFAULT;
+    t->ticket_rotate_ms = 0; /* default: the session cache, no stateless tickets */
     t->ticket_count = TLS_TICKETS_DEFAULT;
 }
 
@@ -174,6 +174,7 @@ parse_tickets(struct pol_ctx *ctx, const struct pol_node *root, struct pol_tls *
         t->ticket_rotate_ms = 0;
     } else if (v->kind == POL_NODE_MAP) {
         pol_check_keys(ctx, v, keys);
+        t->ticket_rotate_ms = TLS_ROTATE_DEFAULT;
         pol_get_duration(ctx, v, "rotate", TLS_ROTATE_MIN, TLS_ROTATE_MAX, &t->ticket_rotate_ms);
         pol_get_u64(ctx, v, "count", 1, TLS_TICKETS_MAX, &count);
         t->ticket_count = (unsigned)count;
@@ -199,7 +200,7 @@ pol_tls_parse(struct pol_ctx *ctx, const struct pol_node *root, struct pol_tls *
     /* a file states the whole policy: what it omits is OpenSSL's default */
     pol_tls_clear(t);
     t->profile = POL_TLS_INTERMEDIATE;
-    t->ticket_rotate_ms = TLS_ROTATE_DEFAULT;
+    t->ticket_rotate_ms = 0; /* default: the session cache, no stateless tickets */
     t->ticket_count = TLS_TICKETS_DEFAULT;
     if (!pol_expect(ctx, root, POL_NODE_MAP))
         return;

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-# TLS 1.3 session tickets per full handshake: one by default (OpenSSL's two
-# cost a second copy of the session, the client certificate parsed again),
-# `session_tickets: { count: N }` sends N, and a ticket resumes.  Counted on
-# the wire with `openssl s_client -msg`.
+# Session resumption.  By default (and with `session_tickets: off`) sessions
+# live in the listener's cache: TLS 1.3 gets one stateful ticket (a session
+# id), TLS 1.2 resumes by session id and gets no ticket.  With
+# `session_tickets: { rotate: ..., count: N }` TLS 1.3 gets N stateless
+# tickets (one by default: OpenSSL's two cost a second copy of the session,
+# the client certificate parsed again) and TLS 1.2 a stateless ticket.  Each
+# resumes.  Counted on the wire with `openssl s_client -msg`.
 import os
 import re
 import subprocess
@@ -43,7 +46,8 @@ def policy(name, text):
 
 
 route = rig.route("api", "api.gw.test")
-for what, pol, want12 in (("default", None, 1), ("count: 3", "session_tickets: { count: 3 }\n", 1),
+for what, pol, want12 in (("default", None, 0), ("count: 3", "session_tickets: { count: 3 }\n", 1),
+                          ("rotate", "session_tickets: { rotate: 12h }\n", 1),
                           ("off", "session_tickets: off\n", 0)):
     rig.port, rig.admin_port = free_port(), free_port()
     extra = ("tls_policy: %s\n" % policy(what.split(":")[0], pol)) if pol else ""
@@ -56,9 +60,13 @@ for what, pol, want12 in (("default", None, 1), ("count: 3", "session_tickets: {
     n, reused, status = tickets(sess_in=sess)
     ok(reused and status == "HTTP/1.1 200", "%s: the ticket resumes (TLS 1.3) and the request "
        "passes" % what, (reused, status))
-    n, reused, status = tickets("-tls1_2")
+    sess12 = sess + ".tls12"
+    n, reused, status = tickets("-tls1_2", sess_out=sess12)
     is_((n, status), (want12, "HTTP/1.1 200"),
         "%s: TLS 1.2 %s" % (what, "gets a stateless ticket" if want12 else "gets no ticket"))
+    n, reused, status = tickets("-tls1_2", sess_in=sess12)
+    ok(reused and status == "HTTP/1.1 200", "%s: TLS 1.2 resumes (%s) and the request passes"
+       % (what, "ticket" if want12 else "session id"), (reused, status))
     gw.stop()
 
 bad = policy("bad", "session_tickets: { count: 9 }\n")

@@ -64,7 +64,7 @@ test_tls_builtin_default(void **state)
     assert_int_equal(t.hsts_max_age, 0);
     assert_false(t.hsts_include_subdomains);
     assert_false(t.hsts_preload);
-    assert_int_equal(t.ticket_rotate_ms, 12 * 3600 * 1000);
+    assert_int_equal(t.ticket_rotate_ms, 0); /* the session cache, no stateless tickets */
     pol_tls_clear(&t);
     assert_null(t.groups);
     pol_tls_clear(NULL);
@@ -83,7 +83,7 @@ test_tls_minimal_file_defaults(void **state)
     assert_null(t.ciphers);
     assert_null(t.groups); /* omitted in a file: OpenSSL's default */
     assert_int_equal(t.hsts_max_age, 0);
-    assert_int_equal(t.ticket_rotate_ms, 12 * 3600 * 1000);
+    assert_int_equal(t.ticket_rotate_ms, 0); /* omitted: the session cache */
     pol_tls_clear(&t);
 }
 
@@ -263,6 +263,11 @@ test_tls_session_tickets(void **state)
     pol_tls_clear(&t);
     tls_ok("profile: modern\n", &t);
     assert_int_equal(t.ticket_count, 1);
+    assert_int_equal(t.ticket_rotate_ms, 0);
+    pol_tls_clear(&t);
+    tls_ok("profile: modern\nsession_tickets: {count: 2}\n", &t);
+    assert_int_equal(t.ticket_rotate_ms, 43200000); /* a mapping asks for stateless tickets */
+    assert_int_equal(t.ticket_count, 2);
     pol_tls_clear(&t);
     tls_error("profile: modern\nsession_tickets: {count: 0}\n", "tls.yaml:2:", "count");
     tls_error("profile: modern\nsession_tickets: {count: 5}\n", "tls.yaml:2:", "count");
