@@ -280,7 +280,7 @@ test_config_minimal_defaults(void **state)
     assert_int_equal(c->tls.profile, POL_TLS_INTERMEDIATE);
     assert_string_equal(c->tls.groups, "X25519:P-256:P-384");
     assert_int_equal(c->tls.hsts_max_age, 0);
-    assert_int_equal(c->tls.ticket_rotate_ms, 12 * 3600 * 1000);
+    assert_int_equal(c->tls.ticket_rotate_ms, 0); /* the session cache, no stateless tickets */
     /* limits from pc_limits.h */
     assert_int_equal(c->limits.max_header_bytes, PC_HTTP_MAX_HEADER_BYTES);
     assert_int_equal(c->limits.max_headers, 100);
