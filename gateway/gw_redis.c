@@ -69,6 +69,7 @@
 #define GW_REDIS_BREAKER_FAILURES    5     /* consecutive failures that open the breaker */
 #define GW_REDIS_BREAKER_COOLDOWN_MS 500   /* open -> half-open (one PING) */
 #define GW_REDIS_GRACE_MS            1     /* one loop turn for a reply already in the socket */
+#define GW_REDIS_UNSENT_FACTOR       4     /* a command not yet written waits this many timeouts */
 #define GW_REDIS_BACKOFF_MIN_MS      100   /* first reconnect delay ... */
 #define GW_REDIS_BACKOFF_MAX_MS      2000  /* ... doubling up to this */
 #define GW_REDIS_BACKOFF_STEPS       6     /* 100 200 400 800 1600 2000 */
@@ -94,7 +95,8 @@ struct gw_redis_op {
     void (*cb)(void *data, enum gw_redis_status st, const struct gw_gcra_result *res);
     void *data;
     h2o_timeout_entry_t timer;
-    uint64_t sent_ns;
+    uint64_t sent_ns; /* queued (a NOSCRIPT retry keeps the first time) */
+    uint64_t seq;     /* c->queued_seq when it was queued: see note_written */
     enum op_kind kind;
     bool done;        /* outcome reported: a later reply is only freed */
     bool retried;     /* NOSCRIPT retry spent */
@@ -140,6 +142,8 @@ struct gw_redis {
     h2o_timeout_t grace; /* GW_REDIS_GRACE_MS: see on_op_timeout */
     h2o_timeout_t flush; /* 0 ms: the end of this turn's I/O */
     h2o_timeout_entry_t flush_entry;
+    /* which queued commands have been written, and when (note_written) */
+    uint64_t queued_seq, written_seq, prev_written_seq, written_ns;
     h2o_timeout_t connect_timeout;
     h2o_timeout_entry_t connect_entry;
     h2o_timeout_t backoff[GW_REDIS_BACKOFF_STEPS];
@@ -162,6 +166,7 @@ static void conn_start(struct gw_redis *c);
 static void breaker_open(struct gw_redis *c);
 static void on_reply(redisAsyncContext *ac, void *r, void *priv);
 static void on_op_timeout(h2o_timeout_entry_t *e);
+static void note_written(struct gw_redis *c);
 
 static pthread_once_t capped_once = PTHREAD_ONCE_INIT;
 
@@ -291,8 +296,10 @@ on_sock_write(h2o_socket_t *sock, const char *err)
     struct gw_redis *c = sock->data;
 
     (void)err; /* a failed connect shows in hiredis's own SO_ERROR check */
-    if (c->ac != NULL)
+    if (c->ac != NULL) {
         redisAsyncHandleWrite(c->ac);
+        note_written(c);
+    }
 }
 
 static void
@@ -324,6 +331,7 @@ on_flush(h2o_timeout_entry_t *e)
     c->flushing = true;
     redisAsyncHandleWrite(c->ac); /* a partial write calls addWrite again */
     c->flushing = false;
+    note_written(c);
 }
 
 static void
@@ -403,6 +411,23 @@ sent(struct gw_redis *c, struct gw_redis_op *op)
     stat_add(&c->stats->commands, 1);
     if (op->sent_ns == 0)
         op->sent_ns = mono_ns();
+    op->seq = ++c->queued_seq;
+}
+
+/*
+ * After a write: every command queued so far has left (a partial write
+ * counts too; the rest follows when the socket is writable).  The timer of
+ * a charge measures Redis from this moment: a command queued early in a
+ * long turn of the loop leaves only at its end.
+ */
+static void
+note_written(struct gw_redis *c)
+{
+    if (c->written_seq == c->queued_seq)
+        return;
+    c->prev_written_seq = c->written_seq;
+    c->written_seq = c->queued_seq;
+    c->written_ns = mono_ns();
 }
 
 static int
@@ -912,11 +937,22 @@ on_op_timeout(h2o_timeout_entry_t *e)
     /*
      * h2o links the timer against the loop's cached clock, which can be
      * behind by the length of the previous busy iteration; under load that
-     * fires the timer early.  Measure for real and, when the budget is not
-     * yet spent, wait again: a timeout is reported after at least
-     * redis.timeout and at most twice that.
+     * fires the timer early.  Measure for real, from the write that sent
+     * the command, and wait again while the budget is not spent.
      */
-    if (op->sent_ns != 0 && (mono_ns() - op->sent_ns) / 1000000 < c->timeout_ms) {
+    uint64_t now = mono_ns(), from = op->sent_ns;
+
+    /* Not written yet (a long turn, or a socket that would not take it):
+     * wait, up to GW_REDIS_UNSENT_FACTOR times the budget from queueing. */
+    if (op->seq > c->written_seq &&
+        (now - op->sent_ns) / 1000000 < GW_REDIS_UNSENT_FACTOR * c->timeout_ms) {
+        h2o_timeout_link(c->loop, &c->op_timeout, &op->timer);
+        return;
+    }
+    /* written by the latest write: Redis's time starts there */
+    if (op->seq > c->prev_written_seq && op->seq <= c->written_seq && c->written_ns > from)
+        from = c->written_ns;
+    if (from != 0 && (now - from) / 1000000 < c->timeout_ms) {
         h2o_timeout_link(c->loop, &c->op_timeout, &op->timer);
         return;
     }
