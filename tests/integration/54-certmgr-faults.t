@@ -118,8 +118,10 @@ like(r.stderr, r"ratelimit: newOrder: rate limited \(429\): waiting 2s as Retry-
      r"then retrying", "429 + Retry-After: 2: waited out in place, logged")
 issued(state, "ratelimit", r, "429 + Retry-After: 2: the same run succeeds")
 seen = open(plog).read().splitlines()
-is_([l for l in seen if "/order-plz" in l], ["POST /order-plz 429", "POST /order-plz 201"],
-    "the CA saw the refused newOrder and exactly one more")
+# (pebble rejects 5% of nonces here: a 400 badNonce retry may come between)
+is_([l for l in seen if "/order-plz" in l and not l.endswith(" 400")],
+    ["POST /order-plz 429", "POST /order-plz 201"],
+    "the CA saw the refused newOrder and exactly one more (badNonce retries aside)")
 n = acme_requests(r.stderr)
 if n:
     diag("issuance through the proxy: %d ACME requests counted by certmgr, %d seen by the proxy "
