@@ -321,35 +321,6 @@ aspect_of(int err)
     }
 }
 
-/* The handshake-refusal label of a verify error: gw_tls.c classify_verify_error,
- * so the reason matches the gateway's log and metrics (gw_hs_fail_name). */
-static enum gw_hs_fail
-hs_reason(int err)
-{
-    switch (err) {
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return GW_HS_EXPIRED;
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return GW_HS_NOT_YET_VALID;
-    case X509_V_ERR_CERT_REVOKED:
-        return GW_HS_REVOKED;
-    case X509_V_ERR_INVALID_PURPOSE:
-        return GW_HS_BAD_PURPOSE;
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        return GW_HS_UNKNOWN_CA;
-    case X509_V_ERR_CRL_HAS_EXPIRED:
-    case X509_V_ERR_UNABLE_TO_GET_CRL:
-        return GW_HS_CRL;
-    default:
-        return GW_HS_OTHER_VERIFY;
-    }
-}
-
 /* gw_tls.c check_revocation: the live CRL set, in the same order. */
 static void
 check_revocation(struct vstate *v, X509 *cert)
@@ -525,8 +496,9 @@ stage_tls(struct cm_explain *x)
                                       : "no extendedKeyUsage");
     tls_crl_line(x, &v, serial);
     if (v.first != 0)
-        decide(x, base + v.first_asp, CM_XP_DENY_TLS, 0, gw_hs_fail_name(hs_reason(v.first)),
-               "the TLS handshake is refused: %s", X509_verify_cert_error_string(v.first));
+        decide(x, base + v.first_asp, CM_XP_DENY_TLS, 0,
+               gw_hs_fail_name(gw_hs_fail_of_verify(v.first)), "the TLS handshake is refused: %s",
+               X509_verify_cert_error_string(v.first));
     return PC_OK;
 }
 

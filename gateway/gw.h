@@ -83,6 +83,9 @@ enum gw_hs_fail {
 };
 
 const char *gw_hs_fail_name(enum gw_hs_fail f);
+/** The handshake refusal reason of an X509_V_ERR_* code (the gateway's verify
+ * callback, and policy explain, which must give the same answer). */
+enum gw_hs_fail gw_hs_fail_of_verify(int x509_err);
 
 /* --- metrics (gw_metrics.c) ---------------------------------------------- */
 

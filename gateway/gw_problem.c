@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/x509_vfy.h>
+
 #include "common/pc_str.h"
 #include "gateway/gw.h"
 
@@ -71,6 +73,33 @@ gw_hs_fail_name(enum gw_hs_fail f)
         [GW_HS_PROTOCOL] = "protocol",
     };
     return f < GW_HS_MAX ? names[f] : "unknown";
+}
+
+enum gw_hs_fail
+gw_hs_fail_of_verify(int err)
+{
+    switch (err) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return GW_HS_EXPIRED;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return GW_HS_NOT_YET_VALID;
+    case X509_V_ERR_CERT_REVOKED:
+        return GW_HS_REVOKED;
+    case X509_V_ERR_INVALID_PURPOSE:
+        return GW_HS_BAD_PURPOSE;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return GW_HS_UNKNOWN_CA;
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+        return GW_HS_CRL;
+    default:
+        return GW_HS_OTHER_VERIFY;
+    }
 }
 
 h2o_iovec_t

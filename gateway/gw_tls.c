@@ -123,33 +123,6 @@ gw_conn_get(SSL *ssl)
 
 /* --- handshake callbacks (worker threads) ----------------------------------- */
 
-static enum gw_hs_fail
-classify_verify_error(int err)
-{
-    switch (err) {
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return GW_HS_EXPIRED;
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return GW_HS_NOT_YET_VALID;
-    case X509_V_ERR_CERT_REVOKED:
-        return GW_HS_REVOKED;
-    case X509_V_ERR_INVALID_PURPOSE:
-        return GW_HS_BAD_PURPOSE;
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        return GW_HS_UNKNOWN_CA;
-    case X509_V_ERR_CRL_HAS_EXPIRED:
-    case X509_V_ERR_UNABLE_TO_GET_CRL:
-        return GW_HS_CRL;
-    default:
-        return GW_HS_OTHER_VERIFY;
-    }
-}
-
 static void
 peer_addr(SSL *ssl, char *buf, size_t cap)
 {
@@ -247,7 +220,7 @@ on_verify(int ok, X509_STORE_CTX *store)
     }
     if (!ok && SSL_get_ex_data(ssl, idx_verr) == NULL) {
         SSL_set_ex_data(ssl, idx_verr, (void *)(intptr_t)(err + 1));
-        log_refusal(ssl, classify_verify_error(err), X509_verify_cert_error_string(err), cert);
+        log_refusal(ssl, gw_hs_fail_of_verify(err), X509_verify_cert_error_string(err), cert);
     }
     return ok;
 }
