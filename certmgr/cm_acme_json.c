@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "common/pc_b64.h"
 #include "common/pc_err.h"
 #include "common/pc_log.h"
 #include "common/pc_mem.h"
@@ -67,20 +68,6 @@ cm_acme_url_ok(const char *s, size_t len)
     return len > sizeof(pfx) - 1 && len <= CM_ACME_URL_MAX &&
            memcmp(s, pfx, sizeof(pfx) - 1) == 0 && s[sizeof(pfx) - 1] != '/' &&
            pc_str_is_token(s, len);
-}
-
-static bool
-is_b64url(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return n > 0;
 }
 
 /* A DNS identifier as the CA writes it: LDH labels, '_', an optional leading "*." */
@@ -505,7 +492,7 @@ parse_chall(const json_t *c, struct cm_acme_chall *ch, char *err, size_t errlen)
     if (rc != PC_OK)
         return rc;
     rc = get_str(c, "token", false, CM_ACME_TOKEN_MAX, &s, &n, "challenge", err, errlen);
-    if (rc == PC_OK && !is_b64url(s, n)) {
+    if (rc == PC_OK && !pc_b64url_is_text(s, n)) {
         seterr(err, errlen, "challenge: \"token\" is not base64url");
         return PC_ERR_INVALID;
     }

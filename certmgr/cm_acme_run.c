@@ -315,18 +315,6 @@ pass(struct daemon *d, const char *force, bool once, int64_t *wake)
 /* --- the process --------------------------------------------------------------------------- */
 
 static void
-print_errors(struct pol_errors *errs)
-{
-    size_t i;
-
-    for (i = 0; i < errs->n; i++)
-        pc_log(LOG_ERR, "%s", errs->msg[i]);
-    if (errs->dropped != 0)
-        pc_log(LOG_ERR, "... and %zu more error(s)", errs->dropped);
-    pol_errors_clear(errs);
-}
-
-static void
 daemon_clear(struct daemon *d)
 {
     size_t i;
@@ -378,7 +366,7 @@ check_only(const char *path)
 
     pc_log_set_plain(1);
     if (pol_certmgr_load(path, &cfg, &errs) != PC_OK) {
-        print_errors(&errs);
+        pol_errors_log(&errs);
         return 1;
     }
     printf("%s: configuration ok (%zu certificate(s))\n", path, cfg->ncerts);
@@ -409,7 +397,7 @@ cm_run(const struct cm_run_opts *o)
     signal(SIGPIPE, SIG_IGN);
     cm_dns_set_cancel(cm_stop_requested); /* SIGTERM ends a propagation wait */
     if (pol_certmgr_load(o->config, &cfg, &errs) != PC_OK) {
-        print_errors(&errs);
+        pol_errors_log(&errs);
         return 1;
     }
     if (force != NULL && pol_certmgr_find(cfg, force) == NULL) {
@@ -438,7 +426,7 @@ cm_run(const struct cm_run_opts *o)
             hup_flag = false;
             pc_log(LOG_INFO, "SIGHUP: re-reading %s", o->config);
             if (pol_certmgr_load(o->config, &cfg, &errs) != PC_OK) {
-                print_errors(&errs);
+                pol_errors_log(&errs);
                 pc_log(LOG_ERR, "%s refused: keeping the configuration in use", o->config);
             } else if (daemon_take(&d, cfg) != PC_OK) {
                 pc_log(LOG_ERR, "%s refused: keeping the configuration in use", o->config);

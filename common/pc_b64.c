@@ -87,3 +87,17 @@ pc_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap, size
     *outlen = o;
     return PC_OK;
 }
+
+bool
+pc_b64url_is_text(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return len > 0;
+}

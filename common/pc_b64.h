@@ -4,6 +4,7 @@
 #ifndef PC_B64_H
 #define PC_B64_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /** Bytes needed to encode `n` bytes, without the NUL. */
@@ -21,5 +22,8 @@ size_t pc_b64url_encode(char *out, const unsigned char *in, size_t len);
  * PC_ERR_PARSE on a bad character or length, PC_ERR_TOO_LARGE above cap.
  */
 int pc_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap, size_t *outlen);
+
+/** Whether s[0..len) is non-empty and only of the base64url alphabet (no '='). */
+bool pc_b64url_is_text(const char *s, size_t len);
 
 #endif

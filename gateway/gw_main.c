@@ -198,18 +198,6 @@ report_ready(int fd, char status)
 /* --- generations --------------------------------------------------------- */
 
 static void
-print_errors(struct pol_errors *errs)
-{
-    size_t i;
-
-    for (i = 0; i < errs->n; i++)
-        pc_log(LOG_ERR, "%s", errs->msg[i]);
-    if (errs->dropped != 0)
-        pc_log(LOG_ERR, "... and %zu more error(s)", errs->dropped);
-    pol_errors_clear(errs);
-}
-
-static void
 remark_current(void)
 {
     size_t i;
@@ -249,7 +237,7 @@ reload_gen(void)
     pc_log(LOG_INFO, "reload: loading %s", proc.config_path);
     rc = pol_config_load(proc.config_path, &cfg, &errs);
     if (rc != PC_OK) {
-        print_errors(&errs);
+        pol_errors_log(&errs);
         goto fail;
     }
     if (proc.ndraining == sizeof(proc.draining) / sizeof(proc.draining[0])) {
@@ -572,7 +560,7 @@ main(int argc, char **argv)
     proc.config_path = path;
     proc.started_at = time(NULL);
     if (pol_config_load(path, &cfg, &errs) != PC_OK) {
-        print_errors(&errs);
+        pol_errors_log(&errs);
         return 1;
     }
     pc_log_set_level(cfg->log_level);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/pc_b64.h"
 #include "common/pc_log.h"
 #include "common/pc_str.h"
 #include "gateway/gw.h"
@@ -20,20 +21,6 @@
 struct gw_plain_handler {
     h2o_handler_t super;
 };
-
-static bool
-is_b64url(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return n > 0;
-}
 
 /* Host names we redirect to: letters, digits, '-', '.', or an IPv6 literal. */
 static bool
@@ -77,7 +64,7 @@ serve_acme(struct gw_req *r, const char *webroot, const char *tok, size_t toklen
     int fd, len;
 
     r->reason = GW_R_ACME;
-    if (webroot == NULL || toklen > ACME_TOKEN_MAX || !is_b64url(tok, toklen))
+    if (webroot == NULL || toklen > ACME_TOKEN_MAX || !pc_b64url_is_text(tok, toklen))
         goto notfound;
     len = snprintf(path, sizeof(path), "%s/%.*s", webroot, (int)toklen, tok);
     if (len < 0 || (size_t)len >= sizeof(path))

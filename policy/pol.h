@@ -31,6 +31,8 @@ struct pol_errors {
 };
 
 void pol_errors_clear(struct pol_errors *e);
+/** Log every message of e (LOG_ERR, and how many were dropped), then clear it. */
+void pol_errors_log(struct pol_errors *e);
 
 /* --- listeners ----------------------------------------------------------- */
 

@@ -35,6 +35,18 @@ pol_errors_clear(struct pol_errors *e)
 }
 
 void
+pol_errors_log(struct pol_errors *e)
+{
+    size_t i;
+
+    for (i = 0; i < e->n && i < sizeof(e->msg) / sizeof(e->msg[0]); i++)
+        pc_log(LOG_ERR, "%s", e->msg[i]);
+    if (e->dropped != 0)
+        pc_log(LOG_ERR, "... and %zu more error(s)", e->dropped);
+    pol_errors_clear(e);
+}
+
+void
 pol_ctx_init(struct pol_ctx *ctx, struct pol_errors *errs)
 {
     memset(ctx, 0, sizeof(*ctx));

@@ -274,11 +274,23 @@ test_sha256_vectors(void **state)
     }
 }
 
+static void
+test_b64url_is_text(void **state)
+{
+    (void)state;
+    assert_true(pc_b64url_is_text("aZ09-_", 6));
+    assert_false(pc_b64url_is_text("", 0));
+    assert_false(pc_b64url_is_text("ab=", 3));
+    assert_false(pc_b64url_is_text("a/b", 3));
+    assert_false(pc_b64url_is_text("a.b", 3));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_b64url_is_text),
         cmocka_unit_test(test_parse_u64_accepts_digits),
         cmocka_unit_test(test_parse_u64_rejects_garbage),
         cmocka_unit_test(test_parse_duration_units),
