@@ -62,7 +62,7 @@ ok(h.get("traceparent") and len(h["traceparent"]) == 1 and h["traceparent"][0] !
    "two traceparent headers are replaced by one new one", h.get("traceparent"))
 is_(r.header("x-request-id"), None, "the request id is not leaked in response headers")
 
-lines = gw.wait_access(lambda a: a.get("path") == "/p", 5)
+lines = gw.wait_access(lambda a: a.get("path") == "/p", 5, count=2)
 is_(len(lines), 2, "one access-log line per request")
 a = lines[0] if lines else {}
 for k in ("time", "request_id", "client", "identity", "cert_serial", "route", "decision",

@@ -55,7 +55,7 @@ write(rig.ca.crl + ".new", good)
 os.rename(rig.ca.crl + ".new", rig.ca.crl)
 ok(wait_for(lambda: gw.log().count("reloaded: 1 revoked") >= 2, 3), "the good CRL is taken again")
 
-lines = gw.wait_access(lambda a: a.get("reason") == "cert-revoked")
+lines = gw.wait_access(lambda a: a.get("reason") == "cert-revoked", count=2)
 ok(len(lines) >= 2, "the access log records cert-revoked denials")
 ok(rig.metric(r'reason="cert-revoked"') >= 2, "metrics count cert-revoked denials")
 ok(rig.metric(r'portcullis_crl_revoked_certificates') == 1, "metrics: one serial in the CRL in force")

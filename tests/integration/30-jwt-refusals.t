@@ -127,7 +127,8 @@ r = admin("token", "issue", "--key", rsa_pem, "--iss", ISS, "--aud", "billing", 
 is_(call(r.stdout.strip(), "/bound/x").status, 200,
     "portcullis-admin token issue --bind-cert makes a bound token the gateway accepts")
 
-lines = gw.wait_access(lambda a: a.get("reason") == "invalid-token")
+lines = gw.wait_access(lambda a: a.get("reason") == "invalid-token",
+                       count=len(refusals))
 ok(len(lines) >= len(refusals), "every refusal is in the access log as invalid-token")
 ok(all(l.get("detail") for l in lines), "... with a short reason", lines[:2])
 acc = [a for a in gw.access() if a.get("status") == 200 and a.get("route") == "read"]

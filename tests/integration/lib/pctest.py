@@ -354,8 +354,13 @@ class Gateway:
                     out.append({"unparsable": line})
         return out
 
-    def wait_access(self, pred, timeout=5):
-        return wait_for(lambda: [a for a in self.access() if pred(a)], timeout)
+    def wait_access(self, pred, timeout=5, count=1):
+        """The access-log lines that match pred, once at least count of them are written
+        (a line is written after the response went out: a client can be faster than it)."""
+        def lines():
+            got = [a for a in self.access() if pred(a)]
+            return got if len(got) >= count else None
+        return wait_for(lines, timeout) or [a for a in self.access() if pred(a)]
 
     def send_signal(self, sig):
         os.kill(self.proc.pid, sig)
