@@ -60,17 +60,25 @@ gw_gcra_spec_from(const struct pol_ratelimit *rl, struct gw_gcra_spec *out)
         out->burst = rl->count != 0 ? rl->count : 1;
 }
 
+/* T and B*T as both gw_gcra_step and the script use them: clamped. */
+static void
+spec_norm(const struct gw_gcra_spec *s, uint64_t *t, uint64_t *tau)
+{
+    uint64_t b = s->burst != 0 ? s->burst : 1;
+
+    *t = clamp_u64(s->interval_us, 1, GW_GCRA_MAX_US);
+    *tau = sat_mul(*t, b);
+    if (*tau > GW_GCRA_MAX_US)
+        *tau = GW_GCRA_MAX_US;
+}
+
 uint64_t
 gw_gcra_step(const struct gw_gcra_spec *s, uint64_t tat, uint64_t now_us,
              struct gw_gcra_result *res)
 {
-    uint64_t t = clamp_u64(s->interval_us, 1, GW_GCRA_MAX_US);
-    uint64_t b = s->burst != 0 ? s->burst : 1;
-    uint64_t tau = sat_mul(t, b);
-    uint64_t limit, cur, base, next, allow_at;
+    uint64_t t, tau, limit, cur, base, next, allow_at;
 
-    if (tau > GW_GCRA_MAX_US)
-        tau = GW_GCRA_MAX_US;
+    spec_norm(s, &t, &tau);
     /* No stored TAT may lie beyond now + B*T: a request is only admitted
      * when its new TAT is at most that.  A later one means the clock went
      * back since it was stored; read it as an exhausted bucket, which
@@ -97,46 +105,85 @@ gw_gcra_step(const struct gw_gcra_spec *s, uint64_t tat, uint64_t now_us,
 }
 
 /*
+ * The script answers one integer, not the four values of a result: its
+ * reset time, negated when refused.  The others follow from the spec as in
+ * gw_gcra_step: admitted, remaining = (B*T - reset) / T (next <= now + B*T);
+ * refused, retry_after = reset + T - B*T (allow_at = cur + T - B*T).  So the
+ * bounds are exact: admitted T <= reset <= B*T, refused B*T - T < reset <= B*T.
+ */
+bool
+gw_gcra_from_reply(const struct gw_gcra_spec *s, int64_t v, struct gw_gcra_result *res)
+{
+    uint64_t t, tau, reset;
+
+    spec_norm(s, &t, &tau);
+    if (v > 0) {
+        reset = (uint64_t)v;
+        if (reset < t || reset > tau)
+            return false;
+        res->allowed = true;
+        res->retry_after_us = 0;
+        res->remaining = (tau - reset) / t;
+        res->reset_us = reset;
+        return true;
+    }
+    if (v == 0 || v == INT64_MIN)
+        return false;
+    reset = (uint64_t)-v;
+    if (reset > tau || reset + t <= tau)
+        return false;
+    res->allowed = false;
+    res->retry_after_us = reset + t - tau;
+    res->remaining = 0;
+    res->reset_us = reset;
+    return true;
+}
+
+/*
  * The same step in Redis.  KEYS[1] holds the TAT as a decimal string with a
  * PX expiry one millisecond past the moment the bucket is full again, so idle
  * keys disappear.  ARGV[3], when present, replaces Redis's TIME (tests; a
  * caller that brings its own clock).  A value that is not a number is read as
- * an exhausted bucket (fail closed).  Numbers are handed to redis.call() as
- * numbers: Redis converts them with "%.17g", exact for our integers below
- * 2^53 (tostring() would round them to 14 digits).  Redis 7 replicates the
- * effects of a script, so TIME before a write is allowed.
+ * an exhausted bucket (fail closed).  Numbers go to redis.call() as strings
+ * made by string.format('%d'): an integer conversion, exact below 2^53, where
+ * Redis would print a Lua number with "%.17g" (the same digits, at a third of
+ * the cost of SET; tostring() would round to 14 digits).  The answer is one
+ * integer, reset_us, negated when refused (gw_gcra_from_reply): a table of
+ * four costs Redis as much again as the GET.  Redis 7 replicates the effects
+ * of a script, so TIME before a write is allowed.
  */
-const char gw_gcra_lua[] =
-    "local t = tonumber(ARGV[1])\n"
-    "local b = tonumber(ARGV[2])\n"
-    "local now\n"
-    "if ARGV[3] then\n"
-    "  now = tonumber(ARGV[3])\n"
-    "else\n"
-    "  local tm = redis.call('TIME')\n"
-    "  now = tm[1] * 1000000 + tm[2]\n"
-    "end\n"
-    "local max = 1125899906842624\n"
-    "if t < 1 then t = 1 elseif t > max then t = max end\n"
-    "if b < 1 then b = 1 end\n"
-    "local tau = t * b\n"
-    "if tau > max then tau = max end\n"
-    "local limit = now + tau\n"
-    "local raw = redis.call('GET', KEYS[1])\n"
-    "local tat = 0\n"
-    "if raw then tat = tonumber(raw) or limit end\n"
-    "local cur = tat\n"
-    "if cur > limit then cur = limit end\n"
-    "local nxt = t + (cur > now and cur or now)\n"
-    "local allow = nxt - tau\n"
-    "if allow <= now then\n"
-    "  redis.call('SET', KEYS[1], nxt, 'PX', math.floor((nxt - now) / 1000) + 1)\n"
-    "  return {1, 0, math.floor((limit - nxt) / t), nxt - now}\n"
-    "end\n"
-    "if cur ~= tat then\n"
-    "  redis.call('SET', KEYS[1], cur, 'PX', math.floor((cur - now) / 1000) + 1)\n"
-    "end\n"
-    "return {0, allow - now, 0, cur - now}\n";
+const char gw_gcra_lua[] = "local t = tonumber(ARGV[1])\n"
+                           "local b = tonumber(ARGV[2])\n"
+                           "local now\n"
+                           "if ARGV[3] then\n"
+                           "  now = tonumber(ARGV[3])\n"
+                           "else\n"
+                           "  local tm = redis.call('TIME')\n"
+                           "  now = tm[1] * 1000000 + tm[2]\n"
+                           "end\n"
+                           "local max = 1125899906842624\n"
+                           "if t < 1 then t = 1 elseif t > max then t = max end\n"
+                           "if b < 1 then b = 1 end\n"
+                           "local tau = t * b\n"
+                           "if tau > max then tau = max end\n"
+                           "local limit = now + tau\n"
+                           "local raw = redis.call('GET', KEYS[1])\n"
+                           "local tat = 0\n"
+                           "if raw then tat = tonumber(raw) or limit end\n"
+                           "local cur = tat\n"
+                           "if cur > limit then cur = limit end\n"
+                           "local nxt = t + (cur > now and cur or now)\n"
+                           "local allow = nxt - tau\n"
+                           "if allow <= now then\n"
+                           "  redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX',\n"
+                           "             string.format('%d', (nxt - now) / 1000 + 1))\n"
+                           "  return nxt - now\n"
+                           "end\n"
+                           "if cur ~= tat then\n"
+                           "  redis.call('SET', KEYS[1], string.format('%d', cur), 'PX',\n"
+                           "             string.format('%d', (cur - now) / 1000 + 1))\n"
+                           "end\n"
+                           "return now - cur\n";
 
 static char lua_sha[41];
 

@@ -76,7 +76,7 @@
 #define GW_REDIS_CONNECT_TIMEOUT_MS  1000  /* connect + handshake (or redis.timeout if longer) */
 #define GW_REDIS_MAX_INFLIGHT        65536 /* commands awaiting replies; past it: TIMEOUT at once */
 #define GW_REDIS_REPLY_MAX_BYTES     16384 /* one reply not yet parsed; the server is cut above */
-#define GW_REDIS_REPLY_MAX_ELEMS     16    /* elements of a reply array (ours have 4) */
+#define GW_REDIS_REPLY_MAX_ELEMS     16    /* elements of a reply array (ours are integers) */
 #define GW_REDIS_ERR_TEXT            160   /* bytes of a Redis error shown in the log */
 #define GW_REDIS_CMD_SLACK           160   /* EVALSHA framing around the key, bytes */
 
@@ -98,10 +98,11 @@ struct gw_redis_op {
     uint64_t sent_ns; /* queued (a NOSCRIPT retry keeps the first time) */
     uint64_t seq;     /* c->queued_seq when it was queued: see note_written */
     enum op_kind kind;
-    bool done;        /* outcome reported: a later reply is only freed */
-    bool retried;     /* NOSCRIPT retry spent */
-    bool graced;      /* the timer waited one more loop turn for a reply already received */
-    const char *what; /* OP_HELLO: "AUTH" / "SELECT" for the log */
+    bool done;                /* outcome reported: a later reply is only freed */
+    bool retried;             /* NOSCRIPT retry spent */
+    bool graced;              /* the timer waited one more loop turn for a reply already received */
+    const char *what;         /* OP_HELLO: "AUTH" / "SELECT" for the log */
+    struct gw_gcra_spec spec; /* OP_GCRA: reads the script's answer */
     size_t cmdlen;
     char cmd[]; /* OP_GCRA: the RESP-framed EVALSHA, kept for the retry */
 };
@@ -797,27 +798,11 @@ lat_record(struct gw_redis *c, uint64_t sent_ns)
     }
 }
 
-/* {allowed 0|1, retry_after_us, remaining, reset_us}, nothing else. */
+/* One integer, the script's answer for this spec (gw_gcra_from_reply). */
 static bool
-parse_gcra(const redisReply *r, struct gw_gcra_result *res)
+parse_gcra(const redisReply *r, const struct gw_gcra_spec *spec, struct gw_gcra_result *res)
 {
-    long long v[4];
-
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
-        return false;
-    for (size_t i = 0; i < 4; i++) {
-        if (r->element[i] == NULL || r->element[i]->type != REDIS_REPLY_INTEGER ||
-            r->element[i]->integer < 0)
-            return false;
-        v[i] = r->element[i]->integer;
-    }
-    if (v[0] > 1 || (v[0] == 1) != (v[1] == 0))
-        return false;
-    res->allowed = v[0] == 1;
-    res->retry_after_us = (uint64_t)v[1];
-    res->remaining = (uint64_t)v[2];
-    res->reset_us = (uint64_t)v[3];
-    return true;
+    return r->type == REDIS_REPLY_INTEGER && gw_gcra_from_reply(spec, r->integer, res);
 }
 
 /* Report the outcome of a charge (at most once) and account for it. */
@@ -867,7 +852,7 @@ on_gcra_reply(struct gw_redis *c, struct gw_redis_op *op, redisReply *r)
         op_report(op, GW_REDIS_BAD_REPLY, NULL);
         return;
     }
-    if (!parse_gcra(r, &res)) {
+    if (!parse_gcra(r, &op->spec, &res)) {
         if (!c->err_logged)
             pc_log(LOG_ERR, "redis %s: unexpected reply to the GCRA script (type %d)", c->where,
                    r->type);
@@ -1140,6 +1125,7 @@ gw_redis_gcra(struct gw_redis *c, const char *key, size_t keylen, const struct g
     op = op_new(c, OP_GCRA, keylen + GW_REDIS_CMD_SLACK);
     op->cb = cb;
     op->data = data;
+    op->spec = *spec;
     op->timer.cb = on_op_timeout;
     p = op->cmd;
     memcpy(p, "*6\r\n$7\r\nEVALSHA\r\n", 17);

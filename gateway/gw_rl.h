@@ -59,11 +59,18 @@ struct gw_gcra_result {
 uint64_t gw_gcra_step(const struct gw_gcra_spec *s, uint64_t tat, uint64_t now_us,
                       struct gw_gcra_result *res);
 
+/*
+ * The result for the script's answer v under spec s (the rest follows from
+ * reset_us and the spec).  false when v is no answer the script can give
+ * for s: a bad reply.
+ */
+bool gw_gcra_from_reply(const struct gw_gcra_spec *s, int64_t v, struct gw_gcra_result *res);
+
 /* The Lua script run by Redis (KEYS[1] = key; ARGV[1] = T, ARGV[2] = B, both
  * in microseconds/count); time is Redis's own TIME, or ARGV[3] (microseconds)
  * when given (tests; a caller with its own clock).  Stores the TAT with
- * SET key tat PX (time until the bucket is full again + 1 ms).  Returns
- * {allowed 0|1, retry_after_us, remaining, reset_us}. */
+ * SET key tat PX (time until the bucket is full again + 1 ms).  Returns one
+ * integer: reset_us when admitted, -reset_us when refused. */
 extern const char gw_gcra_lua[];
 /** Its SHA-1, lower-case hex (for EVALSHA), computed once. */
 const char *gw_gcra_lua_sha(void);

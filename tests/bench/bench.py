@@ -146,14 +146,16 @@ def measure(a):
            "peer_cpu_s": round(p1 - p0, 3), "upstream_cpu_s": round(u1 - u0, 3), "client_cpu_s": round(cli, 3),
            "peer_us_req": round((p1 - p0) / n * 1e6, 2) if a.peer_pid else None,
            "upstream_us_req": round((u1 - u0) / n * 1e6, 2), "client_us_req": round(cli / n * 1e6, 2),
-           "sut_util": round((p1 - p0 + u1 - u0 + r1 - r0) / wall, 3), "client_util": round(cli / wall, 3),
+           # Redis is on the SUT core unless --redis-apart put it on the client's
+           "sut_util": round((p1 - p0 + u1 - u0 + (0 if a.redis_apart else r1 - r0)) / wall, 3),
+           "client_util": round(cli / wall, 3),
            # softirq: mostly this run's own loopback TCP, charged to no process
            "softirq_util": round((i1 - i0) / wall, 3),
            # CPU used by any other process on the machine (other jobs, this script): noise
            "other_util": round(max(0.0, (b1 - b0) - (p1 - p0) - (u1 - u0) - (r1 - r0) - cli) / wall, 3)}
     if a.redis_pid:
         res.update(redis_cpu_s=round(r1 - r0, 3), redis_us_req=round((r1 - r0) / n * 1e6, 2),
-                   redis_util=round((r1 - r0) / wall, 3))
+                   redis_util=round((r1 - r0) / wall, 3), redis_apart=a.redis_apart)
     if c0 is not None:
         c0["info"] = c0.get("info", 0) + 1  # our own INFO before the run
         res["redis_cmds"] = {k: v - c0.get(k, 0) for k, v in sorted(c1.items()) if v != c0.get(k, 0)}
@@ -184,7 +186,10 @@ def med(rows, k):
 
 
 REDIS_NOTE = """\
-- Redis (portcullis-redis only): its CPU is redis-server's utime+stime over the run, reported apart from the
+- Redis (portcullis-redis*): one redis-server, moved between the runs: on the SUT core with the gateway and the
+  upstream for portcullis-redis (its CPU competes with the gateway's: the conservative figure), on the client
+  core for portcullis-redis-apart (as when Redis is a shared service on its own host, which is how several
+  gateways share one limit).  Its CPU is redis-server's utime+stime over the run, reported apart from the
   gateway's; commands per request = INFO commandstats deltas ÷ completed requests.  `evalsha` is what the gateway
   sends; Redis 7 also counts the commands the script runs (`time`, `get`, `set`: one each per admitted charge)
   under their own names.  Requests in flight when the load generator stops were charged but not completed,
@@ -218,7 +223,8 @@ def report(d):
     print(f"- {meta['reps']} reps x {meta['dur_s']} s per cell ({meta['conns']} connections, h2 {meta['streams']} "
           f"stream(s)/conn), warm-up {meta['warmup_s']} s per peer start; per scenario the peers run back to "
           f"back, order alternating; values are medians over the clean reps")
-    print(f"- pinning: peer + upstream (+ Redis) on CPU {meta['peer_cpu']}, load generator (1 thread) on CPU {meta['client_cpu']}")
+    print(f"- pinning: peer + upstream (+ Redis, except for portcullis-redis-apart) on CPU {meta['peer_cpu']}, "
+          f"load generator (1 thread) on CPU {meta['client_cpu']}")
     for note in meta.get("notes", []):
         print(f"- NOTE: {note}")
     print("\n## Enforcement checks (curl)\n")
@@ -298,17 +304,22 @@ def report(d):
         stage_r = lambda a, b: (a["peer_us_req"] + a["redis_us_req"] - b["peer_us_req"]) / b["peer_us_req"]
         both = lambda a, b: (a["peer_us_req"] + a["redis_us_req"]) / b["peer_us_req"]
         lines = [
-            ("req/s: portcullis-redis ÷ haproxy", x(per_rep(sc, "portcullis-redis", "haproxy", rps_ratio))),
+            ("req/s: portcullis-redis ÷ haproxy (Redis on the SUT core)",
+             x(per_rep(sc, "portcullis-redis", "haproxy", rps_ratio))),
+            ("req/s: portcullis-redis-apart ÷ haproxy (Redis on the client core)",
+             x(per_rep(sc, "portcullis-redis-apart", "haproxy", rps_ratio))),
             ("req/s: portcullis-local ÷ haproxy", x(per_rep(sc, "portcullis-local", "haproxy", rps_ratio))),
             ("gateway µs/req: portcullis-redis ÷ haproxy", x(per_rep(sc, "portcullis-redis", "haproxy", us_ratio))),
             ("gateway + Redis µs/req: portcullis-redis ÷ haproxy", x(per_rep(sc, "portcullis-redis", "haproxy", both))),
             ("**Redis stage cost**: (portcullis-redis − portcullis) ÷ portcullis, gateway CPU only",
              x(per_rep(sc, "portcullis-redis", "portcullis", stage), "+.0%", "")),
             ("the same, counting Redis's own CPU too", x(per_rep(sc, "portcullis-redis", "portcullis", stage_r), "+.0%", "")),
+            ("Redis stage cost with Redis on the client core, gateway CPU only",
+             x(per_rep(sc, "portcullis-redis-apart", "portcullis", stage), "+.0%", "")),
             ("in-process stage cost: (portcullis-local − portcullis) ÷ portcullis",
              x(per_rep(sc, "portcullis-local", "portcullis", stage), "+.0%", "")),
         ]
-        for p in ("portcullis", "portcullis-redis", "portcullis-local", "haproxy"):
+        for p in ("portcullis", "portcullis-redis", "portcullis-redis-apart", "portcullis-local", "haproxy"):
             lines.append((f"{p}: req/s, peer µs/req",
                          f"{fmt(cells[p, sc][2], ',.0f')}, {fmt(cells[p, sc][3], '.1f')}" if (p, sc) in cells else "-"))
         clean = cells["portcullis-redis", sc][1] if ("portcullis-redis", sc) in cells else []
@@ -317,7 +328,8 @@ def report(d):
         lines.append(("**Redis commands per request** (INFO commandstats deltas ÷ completed requests)",
                      cmds_per_req(clean)))
         lines.append(("noisy cells (other processes > 10 % of a core: do not quote)",
-                      noisy(sc, ("portcullis", "portcullis-redis", "portcullis-local", "haproxy"))))
+                      noisy(sc, ("portcullis", "portcullis-redis", "portcullis-redis-apart", "portcullis-local",
+                                 "haproxy"))))
         for what, v in lines:
             print(f"| {what} | {v} |")
     for sc in meta["scenarios"]:
@@ -345,13 +357,15 @@ def report(d):
                 " / ".join(("!" if r["errors"] else "") + f"{r['rps']:.0f}" for r in rs), valid]) + " |")
         redis_rows = [(p, cells[p, sc]) for p in sc_peers[sc] if any("redis_us_req" in r for r in cells[p, sc][0])]
         if redis_rows:
-            print(f"\nRedis (on CPU {meta['peer_cpu']}, with the peer and the upstream), same runs:\n")
-            print("| peer | gateway µs/req | Redis µs/req | gateway + Redis µs/req | Redis busy | commands per request "
-                  "| EVALSHA − completed requests, per rep | Redis µs/req per rep |\n|---|---:|---:|---:|---:|---|---|---|")
+            print("\nRedis, same runs:\n")
+            print("| peer | Redis on | gateway µs/req | Redis µs/req | gateway + Redis µs/req | Redis busy | commands per request "
+                  "| EVALSHA − completed requests, per rep | Redis µs/req per rep |\n|---|---|---:|---:|---:|---:|---|---|---|")
             for p, (rs, clean, _, us) in redis_rows:
                 rus = med(clean, "redis_us_req")
+                apart = any(r.get("redis_apart") for r in rs)
                 print("| " + " | ".join([
-                    p, fmt(us, ".1f"), fmt(rus, ".1f"), fmt(None if us is None or rus is None else us + rus, ".1f"),
+                    p, f"CPU {meta['client_cpu'] if apart else meta['peer_cpu']} "
+                    + ("(client core)" if apart else "(SUT core)"), fmt(us, ".1f"), fmt(rus, ".1f"), fmt(None if us is None or rus is None else us + rus, ".1f"),
                     fmt(med(clean, "redis_util"), ".0%"), cmds_per_req(clean),
                     " / ".join(("!" if r["errors"] else "") + f"{r['redis_cmds'].get('evalsha', 0) - r['requests']:+d}"
                                for r in rs if "redis_cmds" in r),
@@ -369,7 +383,7 @@ Reading it:
   In h1-new, wrk's clock starts after the client's handshake: connect and handshake are not in the latency.
 - `direct` = load generator straight to the upstream in plaintext (h2: h2c), the rig's ceiling, not a peer.
 - A rep with errors (non-2xx, socket errors, wrong ALPN) is marked `!` and left out of the medians.
-%(redis)s- busy = CPU time / wall time (100% = one core): SUT = peer + upstream (+ Redis) (core %(peer_cpu)s), client = load
+%(redis)s- busy = CPU time / wall time (100% = one core): SUT = peer + upstream (+ Redis when on that core) (core %(peer_cpu)s), client = load
   generator, softirq = kernel network work charged to no process (mostly this run's loopback TCP; not in any
   µs/req), other = every other process; "noisy" cells shared the machine with other work: rerun on a quiet box."""
           .replace("%(peer_cpu)s", meta["peer_cpu"])
@@ -397,6 +411,7 @@ def main():
     m.add_argument("--upstream-pid", type=int, default=0)
     m.add_argument("--redis-pid", type=int, default=0, help="also account this process tree's CPU")
     m.add_argument("--redis-port", type=int, default=0, help="also diff this Redis's INFO commandstats")
+    m.add_argument("--redis-apart", action="store_true", help="Redis runs on the client's core, not the SUT's")
     m.add_argument("--header", action="append", default=[])
     m.add_argument("--close", action="store_true", help="Connection: close (new connection per request)")
     a = ap.parse_args()

@@ -17,7 +17,7 @@ CONNS=${CONNS:-64}        # concurrent connections (wrk -c, h2load -c)
 STREAMS=${STREAMS:-1}     # h2load -m: concurrent streams per connection
 PEERS=${PEERS:-}          # default: every peer with an endpoint for one of the scenarios
 SCENARIOS=${SCENARIOS:-default}
-PEER_CPU=${PEER_CPU:-0}   # peer and upstream (and Redis)
+PEER_CPU=${PEER_CPU:-0}   # peer and upstream (and Redis, except for portcullis-redis-apart)
 CLIENT_CPU=${CLIENT_CPU:-$(($(nproc) > 1 ? 1 : 0))}
 PORTCULLIS_BIN=${PORTCULLIS_BIN:-$REPO/build/portcullis}
 WORK=${BENCH_WORK:-${TMPDIR:-/tmp}/portcullis-bench}
@@ -45,7 +45,7 @@ declare -A DESC=(
     [h1-jwt-es256]="HTTP/1.1 keep-alive, client certificate + ES256 JWT (wrk)"
     [h2-jwt-rs256]="HTTP/2, client certificate + RS256 JWT (h2load)"
     [h1-new-jwt-rs256]="new TLS connection per request, client certificate + RS256 JWT (wrk)"
-    [h1-full]="HTTP/1.1 keep-alive, full pipeline: client certificate + RS256 JWT + rate limit (never triggering) + proxy (wrk); portcullis = the same JWT route without rate limit"
+    [h1-full]="HTTP/1.1 keep-alive, full pipeline: client certificate + RS256 JWT + rate limit (never triggering) + proxy (wrk); portcullis = the same JWT route without rate limit; portcullis-redis = Redis on the SUT core, portcullis-redis-apart = the same with Redis on the client core"
 )
 declare -A ALIAS=(
     [default]="h1-ka h2-ka h1-new"
@@ -53,7 +53,7 @@ declare -A ALIAS=(
     [full]="h1-full"
 )
 ALIAS[all]="${ALIAS[default]} ${ALIAS[jwt]} ${ALIAS[full]}"
-ALLPEERS="direct haproxy nginx portcullis portcullis-nocache portcullis-redis portcullis-local"
+ALLPEERS="direct haproxy nginx portcullis portcullis-nocache portcullis-redis portcullis-redis-apart portcullis-local"
 SCS=()
 for sc in $SCENARIOS; do read -r -a names <<<"${ALIAS[$sc]:-$sc}"; SCS+=("${names[@]}"); done
 declare -A KINDS=()
@@ -129,7 +129,7 @@ bash "$HERE/pki.sh" "$PKI" 2>"$RUN/pki.log" || die "pki.sh failed: $(tail -3 "$R
 if [ $WANT_JWT = 1 ] && [ ! -f "$PKI/jwt-rs256.txt" ]; then die "JWT scenarios need python3-jwt (apt-get install -y python3-jwt)"; fi
 cc -D_GNU_SOURCE -O2 -Wall -shared -fPIC -o "$WORK/clientcert.so" "$HERE/clientcert.c" -ldl ||
     die "cannot build the client-cert shim (needs gcc + libssl-dev)"
-read -r UP UPH2 P_HAP P_HAPJ P_NGX P_PC P_PCN P_PCR P_PCL P_REDIS <<<"$($PY "$HERE/bench.py" ports 10)"
+read -r UP UPH2 P_HAP P_HAPJ P_NGX P_PC P_PCN P_PCR P_PCRA P_PCL P_REDIS <<<"$($PY "$HERE/bench.py" ports 11)"
 BODY=$(printf 'portcullis-bench upstream ok %071d' 0 | tr 0 x) # exactly 100 bytes
 render() { # template port [port_jwt] -> $RUN/name
     sed -e "s#@RUN@#$RUN#g; s#@PKI@#$PKI#g; s#@UP@#$UP#g; s#@UPH2@#$UPH2#g; s#@BODY@#$BODY#g" \
@@ -141,6 +141,8 @@ render haproxy.cfg.in "$P_HAP" "$P_HAPJ"
 render nginx.conf.in "$P_NGX"
 render portcullis.yaml.in "$P_PC"
 render portcullis-nocache.yaml.in "$P_PCN"
+render portcullis-redis.yaml.in "$P_PCRA" # the same gateway; the peer moves Redis (measure)
+mv "$RUN/portcullis-redis.yaml" "$RUN/portcullis-redis-apart.yaml"
 render portcullis-redis.yaml.in "$P_PCR"
 render portcullis-local.yaml.in "$P_PCL"
 
@@ -156,6 +158,7 @@ declare -A EP=(
     [portcullis:full]=https://localhost:$P_PC/jwt/ # the JWT-only baseline of the rate-limit stage
     [portcullis-nocache:jwt]=https://localhost:$P_PCN/jwt/
     [portcullis-redis:full]=https://localhost:$P_PCR/jwt/
+    [portcullis-redis-apart:full]=https://localhost:$P_PCRA/jwt/
     [portcullis-local:full]=https://localhost:$P_PCL/jwt/
 )
 NA[nginx:jwt]="n/a: nginx OSS has no JWT verification"
@@ -178,7 +181,7 @@ for p in "${ORDER[@]}"; do
         SKIP[$p]="not run: $PORTCULLIS_BIN missing or not runnable (make; or PORTCULLIS_BIN=...)"
     elif ! "$PORTCULLIS_BIN" -c "$RUN/$p.yaml" --check >"$RUN/$p-check.out" 2>&1; then
         SKIP[$p]="not run: --check refused the config: $(tail -1 "$RUN/$p-check.out")"
-    elif [ "$p" = portcullis-redis ] && ! command -v redis-server redis-cli >/dev/null; then
+    elif [[ $p == portcullis-redis* ]] && ! command -v redis-server redis-cli >/dev/null; then
         SKIP[$p]="not run: needs redis-server and redis-cli (apt-get install -y redis-server)"
     fi
     if [ -n "${SKIP[$p]:-}" ]; then log "$p ${SKIP[$p]}"; else PC_VERSION=$("$PORTCULLIS_BIN" --version 2>&1 | head -1); fi
@@ -201,7 +204,7 @@ start_peer() { # peer: sets PEER_PID, returns 1 when it does not come up
     direct) PEER_PID=0; return 0 ;;
     haproxy) start_bg haproxy "$PEER_CPU" haproxy -db -f "$RUN/haproxy.cfg" ;;
     nginx) start_bg nginx "$PEER_CPU" nginx -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log" ;;
-    portcullis-redis) base=$(redis_cli CLIENT ID)
+    portcullis-redis*) base=$(redis_cli CLIENT ID)
         start_bg "$1" "$PEER_CPU" "$PORTCULLIS_BIN" -c "$RUN/$1.yaml" --foreground ;;
     portcullis*) start_bg "$1" "$PEER_CPU" "$PORTCULLIS_BIN" -c "$RUN/$1.yaml" --foreground ;;
     *) die "unknown peer $1" ;;
@@ -293,7 +296,7 @@ run_jwt_checks() { # peer url
 run_rl_checks() { # peer url: the rate limit is charged on every request (portcullis: the baseline has none)
     local p=$1 u=$2 i n=0 exp=3 res=PASS d
     [ "$p" = portcullis ] && exp=0
-    [ "$p" = portcullis-redis ] && $PY "$HERE/bench.py" redis-stats "$P_REDIS" >"$RUN/redis-stats.before"
+    [[ $p == portcullis-redis* ]] && $PY "$HERE/bench.py" redis-stats "$P_REDIS" >"$RUN/redis-stats.before"
     for i in 1 2 3; do
         curl -sS --max-time 5 --cacert "$PKI/server-ca.pem" --resolve "localhost:$(url_port "$u"):127.0.0.1" \
             --cert "$PKI/client.pem" --key "$PKI/client.key" -H "Authorization: Bearer $(cat "$PKI/jwt-rs256.txt")" \
@@ -301,7 +304,7 @@ run_rl_checks() { # peer url: the rate limit is charged on every request (portcu
     done
     [ $n = $exp ] || res=FAIL
     record "$p" "rate limit: 3 x 200 carry a RateLimit header" "$exp of 3" "$n of 3" $res
-    [ "$p" = portcullis-redis ] || return 0
+    [[ $p == portcullis-redis* ]] || return 0
     # commandstats delta of those 3 requests: EVALSHA 3 (the gateway's), TIME/GET/SET 3 (run by the script)
     d=$($PY "$HERE/bench.py" redis-stats "$P_REDIS" | awk 'NR == FNR { b[$1] = $2; next } FNR == 1 { b["info"]++ }
         $2 != b[$1] { printf "%s%s +%d", sep, $1, $2 - b[$1]; sep = ", " }' "$RUN/redis-stats.before" -)
@@ -312,7 +315,16 @@ run_rl_checks() { # peer url: the rate limit is charged on every request (portcu
 # --- one measurement ---------------------------------------------------------------------------
 measure() { # peer scenario rep dur: prints one JSON line (nothing when the peer lacks the endpoint)
     local p=$1 sc=$2 tool kind opts url o args=()
-    [ "$p" = portcullis-redis ] && args+=(--redis-pid "$REDIS_PID" --redis-port "$P_REDIS")
+    if [[ $p == portcullis-redis* ]]; then
+        args+=(--redis-pid "$REDIS_PID" --redis-port "$P_REDIS")
+        # one redis-server for both peers: on the SUT core for portcullis-redis, on the client core for
+        # portcullis-redis-apart (as when Redis is a shared service on a host of its own)
+        if [ "$p" = portcullis-redis-apart ]; then
+            taskset -a -pc "$CLIENT_CPU" "$REDIS_PID" >/dev/null && args+=(--redis-apart)
+        else
+            taskset -a -pc "$PEER_CPU" "$REDIS_PID" >/dev/null
+        fi || die "cannot move redis-server ($REDIS_PID) to its core"
+    fi
     read -r tool kind opts <<<"${SCEN[$sc]}"
     url=$(endpoint "$p" "$kind" "$tool")
     [ -n "$url" ] || return 0
@@ -334,8 +346,10 @@ measure() { # peer scenario rep dur: prints one JSON line (nothing when the peer
 start_bg upstream "$PEER_CPU" nginx -c "$RUN/upstream.conf" -e "$RUN/upstream-error.log"
 UPSTREAM_PID=$LAST_PID
 wait_port "$UPSTREAM_PID" "$UP" || die "upstream nginx did not come up: $(tail -3 "$RUN/upstream.out")"
-if [[ " $PEERS " == *" portcullis-redis "* ]] && [ -z "${SKIP[portcullis-redis]:-}" ]; then
-    start_bg redis "$PEER_CPU" redis-server "$RUN/redis.conf" # on the SUT core, up for the whole run
+WANT_REDIS=0
+for p in "${ORDER[@]}"; do [[ $p == portcullis-redis* ]] && [ -z "${SKIP[$p]:-}" ] && WANT_REDIS=1; done
+if [ $WANT_REDIS = 1 ]; then
+    start_bg redis "$PEER_CPU" redis-server "$RUN/redis.conf" # up for the whole run; measure() pins it
     REDIS_PID=$LAST_PID
     wait_port "$REDIS_PID" "$P_REDIS" || die "redis-server did not come up: $(tail -3 "$RUN/redis.out")"
     REDIS_VERSION=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')

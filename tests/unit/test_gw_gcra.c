@@ -279,6 +279,82 @@ test_gcra_saturates_instead_of_wrapping(void **state)
     assert_int_equal(tat, 6);
 }
 
+/* The script's one-integer answer (reset, negated when refused) carries the
+ * whole result: gw_gcra_from_reply gives back what gw_gcra_step gave, for
+ * every state a bucket can be in, and refuses every other integer. */
+static void
+test_reply_integer_carries_the_whole_result(void **state)
+{
+    static const uint64_t ts[] = {1, 7, 1000, 333333, SEC, 3600 * SEC, GW_GCRA_MAX_US};
+    static const uint64_t bs[] = {1, 2, 5, 100, 1000000, UINT64_C(1) << 40};
+    uint64_t x = 0x9e3779b97f4a7c15u;
+
+    (void)state;
+    for (int i = 0; i < 200000; i++) {
+        struct gw_gcra_spec s;
+        struct gw_gcra_result want, got;
+        uint64_t t, b, tau, now, tat;
+        int64_t v;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        t = ts[x % 7], b = bs[(x >> 8) % 6];
+        s = spec(t, b);
+        tau = b > GW_GCRA_MAX_US / t ? GW_GCRA_MAX_US : t * b;
+        tau = tau > GW_GCRA_MAX_US ? GW_GCRA_MAX_US : tau;
+        now = T0 + (x >> 16) % (365 * 86400 * SEC);
+        switch ((x >> 12) % 5) {
+        case 0:
+            tat = 0;
+            break;
+        case 1:
+            tat = now + (x >> 20) % (tau + 1);
+            break;
+        case 2:
+            tat = now + tau - t + (x >> 20) % (2 * t);
+            break;
+        case 3:
+            tat = now + tau;
+            break;
+        default:
+            tat = now + tau + 1 + (x >> 20) % SEC;
+            break;
+        }
+        gw_gcra_step(&s, tat, now, &want);
+        v = want.allowed ? (int64_t)want.reset_us : -(int64_t)want.reset_us;
+        assert_true(gw_gcra_from_reply(&s, v, &got));
+        assert_int_equal(got.allowed, want.allowed);
+        assert_int_equal(got.retry_after_us, want.retry_after_us);
+        assert_int_equal(got.remaining, want.remaining);
+        assert_int_equal(got.reset_us, want.reset_us);
+    }
+}
+
+static void
+test_reply_integer_out_of_bounds_is_refused(void **state)
+{
+    struct gw_gcra_spec s = spec(SEC, 5); /* T = 1 s, B*T = 5 s */
+    struct gw_gcra_result r;
+
+    (void)state;
+    assert_true(gw_gcra_from_reply(&s, (int64_t)SEC, &r)); /* admitted, the bucket was full */
+    assert_true(r.allowed);
+    assert_int_equal(r.remaining, 4);
+    assert_true(gw_gcra_from_reply(&s, (int64_t)(5 * SEC), &r)); /* admitted, the last one */
+    assert_int_equal(r.remaining, 0);
+    assert_true(gw_gcra_from_reply(&s, -(int64_t)(5 * SEC), &r)); /* refused, just after */
+    assert_false(r.allowed);
+    assert_int_equal(r.retry_after_us, SEC);
+    assert_true(gw_gcra_from_reply(&s, -(int64_t)(4 * SEC + 1), &r));
+    assert_int_equal(r.retry_after_us, 1);
+    assert_false(gw_gcra_from_reply(&s, 0, &r));
+    assert_false(gw_gcra_from_reply(&s, (int64_t)SEC - 1, &r));       /* less than one interval */
+    assert_false(gw_gcra_from_reply(&s, (int64_t)(5 * SEC) + 1, &r)); /* past the window */
+    assert_false(gw_gcra_from_reply(&s, -(int64_t)(4 * SEC), &r));    /* would have passed */
+    assert_false(gw_gcra_from_reply(&s, -(int64_t)(5 * SEC) - 1, &r));
+    assert_false(gw_gcra_from_reply(&s, INT64_MIN, &r));
+    assert_false(gw_gcra_from_reply(&s, INT64_MAX, &r));
+}
+
 static void
 test_lua_sha_is_sha1_of_the_script(void **state)
 {
@@ -490,6 +566,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_from_rates),
+        cmocka_unit_test(test_reply_integer_carries_the_whole_result),
+        cmocka_unit_test(test_reply_integer_out_of_bounds_is_refused),
         cmocka_unit_test(test_spec_from_extremes_saturate),
         cmocka_unit_test(test_gcra_burst_then_refused_with_exact_retry_after),
         cmocka_unit_test(test_gcra_refills_after_retry_after),

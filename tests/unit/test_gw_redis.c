@@ -218,7 +218,7 @@ static void
 check_script_case(redisContext *rc, uint64_t t, uint64_t b, uint64_t tat, uint64_t now)
 {
     struct gw_gcra_spec s = spec(t, b);
-    struct gw_gcra_result want;
+    struct gw_gcra_result want, got;
     uint64_t stored = gw_gcra_step(&s, tat, now, &want);
     char ts[24], bs[24], ns[24], tats[24];
     const char *argv[7] = {"EVALSHA", gw_gcra_lua_sha(), "1", "pc:{t}:lua", ts, bs, ns};
@@ -248,13 +248,16 @@ check_script_case(redisContext *rc, uint64_t t, uint64_t b, uint64_t tat, uint64
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 3);
     res = r->element[0];
-    if (res->type != REDIS_REPLY_ARRAY)
+    if (res->type != REDIS_REPLY_INTEGER)
         fail_msg("script: %s", res->str);
-    assert_int_equal(res->elements, 4);
-    assert_int_equal(res->element[0]->integer, want.allowed);
-    assert_int_equal(res->element[1]->integer, want.retry_after_us);
-    assert_int_equal(res->element[2]->integer, want.remaining);
-    assert_int_equal(res->element[3]->integer, want.reset_us);
+    /* one integer: reset, negated when refused; the client derives the rest */
+    assert_int_equal(res->integer,
+                     want.allowed ? (long long)want.reset_us : -(long long)want.reset_us);
+    assert_true(gw_gcra_from_reply(&s, res->integer, &got));
+    assert_int_equal(got.allowed, want.allowed);
+    assert_int_equal(got.retry_after_us, want.retry_after_us);
+    assert_int_equal(got.remaining, want.remaining);
+    assert_int_equal(got.reset_us, want.reset_us);
     if (stored == tat && tat == 0) {
         assert_int_equal(r->element[1]->type, REDIS_REPLY_NIL);
     } else {
@@ -323,14 +326,17 @@ static void
 test_script_garbage_state_fails_closed(void **state)
 {
     redisContext *rc = rh_admin(&srv);
+    struct gw_gcra_spec s = spec(SEC, 5);
+    struct gw_gcra_result res;
     redisReply *r;
 
     (void)state;
     freeReplyObject(redisCommand(rc, "SET pc:{t}:junk not-a-number"));
     r = redisCommand(rc, "EVAL %s 1 pc:{t}:junk 1000000 5", gw_gcra_lua);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->element[0]->integer, 0); /* an exhausted bucket */
-    assert_int_equal(r->element[1]->integer, 1000000);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_true(gw_gcra_from_reply(&s, r->integer, &res));
+    assert_false(res.allowed); /* an exhausted bucket */
+    assert_int_equal(res.retry_after_us, 1000000);
     freeReplyObject(r);
     redisFree(rc);
 }
@@ -1005,9 +1011,10 @@ fake_stop(struct fake *f)
     close(f->lfd);
 }
 
-/* One charge against a server answering `reply`: the status it gets. */
+/* One charge against a server answering `reply`: the status it gets (and
+ * its result in *out, when asked). */
 static enum gw_redis_status
-fake_charge(const char *reply, size_t len, struct fake *f)
+fake_charge_res(const char *reply, size_t len, struct fake *f, struct gw_gcra_result *out)
 {
     h2o_loop_t *loop = h2o_evloop_create();
     struct pol_redis conf = {.host = lo_host, .timeout_ms = 1000};
@@ -1022,31 +1029,56 @@ fake_charge(const char *reply, size_t len, struct fake *f)
     st = charge(loop, c, "pc:{z}:k", &s, &res);
     finish(loop, c);
     fake_stop(f);
+    if (out != NULL)
+        *out = res.r;
     return st;
+}
+
+static enum gw_redis_status
+fake_charge(const char *reply, size_t len, struct fake *f)
+{
+    return fake_charge_res(reply, len, f, NULL);
 }
 
 static void
 test_replies_we_refuse(void **state)
 {
-    static const char ok[] = "*4\r\n:1\r\n:0\r\n:4\r\n:1000000\r\n";
-    static const char three[] = "*3\r\n:1\r\n:0\r\n:4\r\n";
-    static const char str[] = "$2\r\nok\r\n";
-    static const char negative[] = "*4\r\n:1\r\n:0\r\n:-4\r\n:1000000\r\n";
-    static const char two[] = "*4\r\n:2\r\n:0\r\n:4\r\n:1000000\r\n";
-    static const char allowed_wait[] = "*4\r\n:1\r\n:5\r\n:4\r\n:1000000\r\n";
-    static const char nested[] = "*4\r\n*1\r\n:1\r\n:0\r\n:4\r\n:1\r\n";
+    /* spec(SEC, 5): admitted SEC <= reset <= 5 SEC, refused 4 SEC < reset <= 5 SEC */
+    static const char ok[] = ":1000000\r\n";
+    static const char refused[] = ":-4500000\r\n";
+    static const char old_array[] = "*4\r\n:1\r\n:0\r\n:4\r\n:1000000\r\n";
+    static const char str[] = "$7\r\n1000000\r\n";
+    static const char zero[] = ":0\r\n";
+    static const char under_interval[] = ":999999\r\n";
+    static const char over_window[] = ":5000001\r\n";
+    static const char refused_early[] = ":-4000000\r\n";
+    static const char refused_over[] = ":-5000001\r\n";
+    static const char int_min[] = ":-9223372036854775808\r\n";
+    static const char nested[] = "*1\r\n:1000000\r\n";
     static const char huge_array[] = "*1000\r\n";
     static const char noscript[] = "-NOSCRIPT No matching script.\r\n";
     static char huge_bulk[40000];
+    struct gw_gcra_result res;
     struct fake f;
 
     (void)state;
-    assert_int_equal(fake_charge(ok, sizeof(ok) - 1, &f), GW_REDIS_OK);
-    assert_int_equal(fake_charge(three, sizeof(three) - 1, &f), GW_REDIS_BAD_REPLY);
+    assert_int_equal(fake_charge_res(ok, sizeof(ok) - 1, &f, &res), GW_REDIS_OK);
+    assert_true(res.allowed);
+    assert_int_equal(res.remaining, 4);
+    assert_int_equal(res.reset_us, SEC);
+    assert_int_equal(fake_charge_res(refused, sizeof(refused) - 1, &f, &res), GW_REDIS_OK);
+    assert_false(res.allowed);
+    assert_int_equal(res.retry_after_us, SEC / 2);
+    assert_int_equal(res.reset_us, 4500000);
+    assert_int_equal(fake_charge(old_array, sizeof(old_array) - 1, &f), GW_REDIS_BAD_REPLY);
     assert_int_equal(fake_charge(str, sizeof(str) - 1, &f), GW_REDIS_BAD_REPLY);
-    assert_int_equal(fake_charge(negative, sizeof(negative) - 1, &f), GW_REDIS_BAD_REPLY);
-    assert_int_equal(fake_charge(two, sizeof(two) - 1, &f), GW_REDIS_BAD_REPLY);
-    assert_int_equal(fake_charge(allowed_wait, sizeof(allowed_wait) - 1, &f), GW_REDIS_BAD_REPLY);
+    assert_int_equal(fake_charge(zero, sizeof(zero) - 1, &f), GW_REDIS_BAD_REPLY);
+    assert_int_equal(fake_charge(under_interval, sizeof(under_interval) - 1, &f),
+                     GW_REDIS_BAD_REPLY);
+    assert_int_equal(fake_charge(over_window, sizeof(over_window) - 1, &f), GW_REDIS_BAD_REPLY);
+    assert_int_equal(fake_charge(refused_early, sizeof(refused_early) - 1, &f), GW_REDIS_BAD_REPLY);
+    assert_int_equal(fake_charge(refused_over, sizeof(refused_over) - 1, &f), GW_REDIS_BAD_REPLY);
+    assert_int_equal(fake_charge(int_min, sizeof(int_min) - 1, &f), GW_REDIS_BAD_REPLY);
     assert_int_equal(fake_charge(nested, sizeof(nested) - 1, &f), GW_REDIS_BAD_REPLY);
     /* NOSCRIPT forever: one retry, then refused */
     assert_int_equal(fake_charge(noscript, sizeof(noscript) - 1, &f), GW_REDIS_BAD_REPLY);
