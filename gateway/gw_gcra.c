@@ -146,11 +146,12 @@ gw_gcra_from_reply(const struct gw_gcra_spec *s, int64_t v, struct gw_gcra_resul
  * caller that brings its own clock).  A value that is not a number is read as
  * an exhausted bucket (fail closed).  Numbers go to redis.call() as strings
  * made by string.format('%d'): an integer conversion, exact below 2^53, where
- * Redis would print a Lua number with "%.17g" (the same digits, at a third of
- * the cost of SET; tostring() would round to 14 digits).  The answer is one
- * integer, reset_us, negated when refused (gw_gcra_from_reply): a table of
- * four costs Redis as much again as the GET.  Redis 7 replicates the effects
- * of a script, so TIME before a write is allowed.
+ * Redis would print a Lua number with "%.17g" (the same digits; that
+ * conversion cost a quarter of the SET, docs/internals/RATELIMIT.md;
+ * tostring() would round to 14 digits).  The answer is one integer,
+ * reset_us, negated when refused (gw_gcra_from_reply): a table of four cost
+ * Redis twice what the GET does.  Redis 7 replicates the effects of a
+ * script, so TIME before a write is allowed.
  */
 const char gw_gcra_lua[] = "local t = tonumber(ARGV[1])\n"
                            "local b = tonumber(ARGV[2])\n"
