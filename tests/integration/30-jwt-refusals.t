@@ -131,7 +131,7 @@ lines = gw.wait_access(lambda a: a.get("reason") == "invalid-token",
                        count=len(refusals))
 ok(len(lines) >= len(refusals), "every refusal is in the access log as invalid-token")
 ok(all(l.get("detail") for l in lines), "... with a short reason", lines[:2])
-acc = [a for a in gw.access() if a.get("status") == 200 and a.get("route") == "read"]
+acc = gw.wait_access(lambda a: a.get("status") == 200 and a.get("route") == "read")
 ok(acc and acc[0].get("sub") == "alice" and acc[0].get("iss") == ISS and acc[0].get("kid") and
    acc[0].get("jti"), "the access log has sub, iss, kid and jti", acc[:1])
 log = gw.log()
