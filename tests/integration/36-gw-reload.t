@@ -47,12 +47,8 @@ gw.send_signal(signal.SIGHUP)
 ok(wait_for(lambda: who() == "blue", 5), "SIGHUP reloads too (blue again)")
 
 # load during 20 reloads: wrk (HTTP/1.1) and h2load (HTTP/2), keep-alive, with a client cert
-shim = os.path.join(workdir(), "clientcert.so")
-r = run(["cc", "-D_GNU_SOURCE", "-O2", "-shared", "-fPIC", "-o", shim,
-         os.path.join(ROOT, "tests", "bench", "clientcert.c"), "-ldl"])
+r, env = client_cert_env(web, rig.spki.ca)
 ok(r.returncode == 0, "the client-certificate shim for wrk/h2load builds", r.stderr)
-env = dict(os.environ, LD_PRELOAD=shim, CLIENTCERT_CERT=web[0], CLIENTCERT_KEY=web[1],
-           SSL_CERT_FILE=rig.spki.ca)
 
 def h2_client(seconds, stats, lock):
     """An HTTP/2 client as browsers and gRPC behave: after a GOAWAY it finishes

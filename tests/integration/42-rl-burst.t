@@ -23,12 +23,8 @@ cfg = rig.config(rig.route("api", "localhost", "/", extra=(
 gw = Gateway(cfg)
 is_(rig.curl("localhost", "/", web).status, 200, "one charge through Redis: 200")
 
-shim = os.path.join(workdir(), "clientcert.so")
-r = run(["cc", "-D_GNU_SOURCE", "-O2", "-shared", "-fPIC", "-o", shim,
-         os.path.join(ROOT, "tests", "bench", "clientcert.c"), "-ldl"])
+r, env = client_cert_env(web, rig.spki.ca)
 ok(r.returncode == 0, "the client-certificate shim for wrk builds", r.stderr)
-env = dict(os.environ, LD_PRELOAD=shim, CLIENTCERT_CERT=web[0], CLIENTCERT_KEY=web[1],
-           SSL_CERT_FILE=rig.spki.ca)
 
 
 def wrk(seconds, *extra):

@@ -161,6 +161,17 @@ def run(cmd, input=None, timeout=60, env=None, cwd=None):
                           env=e, cwd=cwd)
 
 
+def client_cert_env(cert, ca):
+    """Build tests/bench/clientcert.c (an LD_PRELOAD shim that gives wrk and h2load a client
+    certificate) and return (the build's CompletedProcess, the environment that loads it with
+    cert = (cert file, key file) and trusts ca)."""
+    shim = os.path.join(workdir(), "clientcert.so")
+    r = run(["cc", "-D_GNU_SOURCE", "-O2", "-shared", "-fPIC", "-o", shim,
+             os.path.join(ROOT, "tests", "bench", "clientcert.c"), "-ldl"])
+    return r, dict(os.environ, LD_PRELOAD=shim, CLIENTCERT_CERT=cert[0], CLIENTCERT_KEY=cert[1],
+                   SSL_CERT_FILE=ca)
+
+
 _used_ports = set()
 
 
